@@ -1,0 +1,46 @@
+# Tunedesk: `make demo` runs the app with demo data, `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export TUNEDESK_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: install demo test test-fast messages lint format serve worker clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch goes first and pinned: the CPU build on this disk; a later package must not replace it.
+$(STAMP): requirements.txt requirements-nodeps.txt | $(PY)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+install: $(STAMP) messages
+
+# Compiled catalogues are build output (.mo files are ignored by git).
+messages: | $(STAMP)
+	$(PY) manage.py compilemessages -v0 --ignore '.venv/*'
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) manage.py migrate -v0
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py setup_demo
+	$(PY) manage.py run_demo
+
+clean:
+	rm -rf $(VENV) var

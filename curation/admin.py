@@ -1,0 +1,166 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from curation.models import AuditEvent, Draft, Membership, Project, Record, RecordEvent, Tag
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "task_kind", "created_at"]
+    list_filter = ["task_kind"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role", "created_at"]
+    list_filter = ["role", "project"]
+    search_fields = ["user__username", "project__name"]
+    autocomplete_fields = ["user", "project"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "project"]
+    list_filter = ["project"]
+    search_fields = ["name"]
+
+
+class DraftInline(admin.StackedInline):
+    model = Draft
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in Draft._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = RecordEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["created_at", "actor", "action", "version", "data"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Record)
+class RecordAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "kind",
+        "status",
+        "tool_name",
+        "split",
+        "assignee",
+        "has_problems",
+        "updated_at",
+    ]
+    list_filter = ["project", "kind", "status", "split", "has_problems"]
+    search_fields = ["instruction", "output", "source"]
+    list_select_related = ["project", "assignee"]
+    autocomplete_fields = ["assignee", "tags"]
+    readonly_fields = [
+        "content_hash",
+        "version",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "reviewed_at",
+    ]
+    show_full_result_count = False
+    inlines = [DraftInline, EventInline]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["project", "kind", "status", "assignee", "split", "split_locked", "tags"]},
+        ),
+        (
+            _("Content"),
+            {
+                "fields": [
+                    "system",
+                    "instruction",
+                    "input",
+                    "output",
+                    "history",
+                    "messages",
+                    "tools",
+                    "chosen",
+                    "rejected",
+                ]
+            },
+        ),
+        (
+            _("Provenance"),
+            {"fields": ["source", "source_index", "extra", "meta", "content_hash", "version"]},
+        ),
+        (_("Checks"), {"fields": ["tool_name", "problems", "has_problems"]}),
+        (_("Dates"), {"fields": ["created_at", "updated_at", "submitted_at", "reviewed_at"]}),
+    ]
+
+    def save_model(self, request, obj, form, change) -> None:
+        # An edit in the admin is an edit like any other: it moves the version on and
+        # leaves a line in the record's history.
+        obj.content_hash = obj.compute_content_hash()
+        if change:
+            obj.version += 1
+        super().save_model(request, obj, form, change)
+        obj.history_events.create(
+            actor=request.user,
+            action="admin_edit" if change else "admin_create",
+            version=obj.version,
+        )
+
+
+@admin.register(RecordEvent)
+class RecordEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "record", "actor", "action", "version"]
+    list_filter = ["action"]
+    raw_id_fields = ["record"]
+    readonly_fields = ["record", "actor", "action", "version", "data", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Draft)
+class DraftAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "record",
+        "model_name",
+        "parse_status",
+        "latency_ms",
+        "completion_tokens",
+        "created_at",
+    ]
+    list_filter = ["model_name", "parse_status"]
+    raw_id_fields = ["record"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "project", "action", "target"]
+    list_filter = ["action", "project"]
+    readonly_fields = ["created_at", "actor", "project", "action", "target", "data"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

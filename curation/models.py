@@ -1,0 +1,317 @@
+"""Projects, people and records: fields, choices, constraints and one-row methods only.
+
+Writes that touch several rows or check permissions live in the service modules
+(workflow.py, imports.py, exports.py); reads that check who is asking in selectors.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_PROMPT_TEMPLATE = (
+    "{system}\n### instruction\n{instruction}\n### input\n{input}\n### response\n{response}"
+)
+
+#: Fields that make up a record's content; the content hash and exports read exactly these.
+CONTENT_FIELDS = (
+    "kind",
+    "system",
+    "instruction",
+    "input",
+    "output",
+    "history",
+    "messages",
+    "tools",
+    "chosen",
+    "rejected",
+)
+
+
+class Role(models.TextChoices):
+    # Ranked: each role can do what the ones before it can.
+    ANNOTATOR = "annotator", _("Annotator")
+    REVIEWER = "reviewer", _("Reviewer")
+    ENGINEER = "engineer", _("Engineer")
+
+
+ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.ENGINEER: 3}
+
+
+class Project(models.Model):
+    class TaskKind(models.TextChoices):
+        TOOL_CALLING = "tool_calling", _("Tool calling")
+        INSTRUCTION = "instruction", _("Instruction pairs")
+        CHAT = "chat", _("Conversations")
+        PREFERENCE = "preference", _("Preference pairs")
+
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    task_kind = models.CharField(
+        _("task kind"), max_length=20, choices=TaskKind.choices, default=TaskKind.TOOL_CALLING
+    )
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    prompt_template = models.TextField(
+        _("prompt template"),
+        default=DEFAULT_PROMPT_TEMPLATE,
+        help_text=_("Text with {system}, {instruction}, {input} and {response} placeholders."),
+    )
+    tools = models.JSONField(
+        _("tool schemas"),
+        default=list,
+        blank=True,
+        help_text=_('JSON Schema per tool in the OpenAI "tools" shape.'),
+    )
+    guidelines = models.TextField(_("guidelines"), blank=True, help_text=_("Markdown."))
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects", blank=True
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def role_of(self, user) -> str | None:
+        """The user's role here; superusers act as engineers everywhere."""
+        if not user.is_authenticated or not user.is_active:
+            return None
+        if user.is_superuser:
+            return Role.ENGINEER
+        membership = self.memberships.filter(user=user).only("role").first()
+        return membership.role if membership else None
+
+    def has_role(self, user, role: str) -> bool:
+        held = self.role_of(user)
+        return held is not None and ROLE_RANK[held] >= ROLE_RANK[role]
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.get("function", t).get("name", "") for t in self.tools or []]
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="one_role_per_project")
+        ]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.project}"
+
+
+class Tag(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_tag_per_project")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Record(models.Model):
+    class Kind(models.TextChoices):
+        INSTRUCTION = "instruction", _("Instruction pair")
+        CONVERSATION = "conversation", _("Conversation")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        IN_PROGRESS = "in_progress", _("In progress")
+        SUBMITTED = "submitted", _("Submitted")
+        ACCEPTED = "accepted", _("Accepted")
+        RETURNED = "returned", _("Sent back")
+
+    class Split(models.TextChoices):
+        NONE = "", _("Not split")
+        TRAIN = "train", _("Train")
+        TEST = "test", _("Test")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="records")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+
+    # Content. Mirrors curation.formats.base.Row one to one; None means "key absent", which
+    # the formats need to write a file back exactly as it came.
+    system = models.TextField(null=True, blank=True)  # noqa: DJ001
+    instruction = models.TextField(null=True, blank=True)  # noqa: DJ001
+    input = models.TextField(null=True, blank=True)  # noqa: DJ001
+    output = models.TextField(null=True, blank=True)  # noqa: DJ001
+    history = models.JSONField(null=True, blank=True)
+    messages = models.JSONField(null=True, blank=True)
+    tools = models.JSONField(null=True, blank=True)
+    chosen = models.JSONField(null=True, blank=True)
+    rejected = models.JSONField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.NEW
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_records",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    split = models.CharField(
+        _("split"), max_length=8, choices=Split.choices, default=Split.NONE, blank=True
+    )
+    # Set on first export: from then on the record keeps its split, so no test row ever
+    # leaks into a later training set.
+    split_locked = models.BooleanField(default=False)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="records")
+    source = models.CharField(_("source"), max_length=255, blank=True)
+    source_index = models.IntegerField(null=True, blank=True)
+    content_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    tool_name = models.CharField(
+        _("tool"), max_length=100, blank=True, help_text=_("First tool called by the answer.")
+    )
+    problems = models.JSONField(default=list, blank=True)
+    has_problems = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["project", "status", "id"]),
+            models.Index(fields=["project", "assignee", "status"]),
+            models.Index(fields=["project", "tool_name"]),
+            models.Index(fields=["project", "split"]),
+            models.Index(fields=["project", "content_hash"]),
+            models.Index(fields=["project", "has_problems"]),
+        ]
+        verbose_name = _("record")
+        verbose_name_plural = _("records")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.preview()}"
+
+    def preview(self, length: int = 80) -> str:
+        text = self.instruction or ""
+        if not text and self.messages:
+            text = next(
+                (m.get("content") or "" for m in self.messages if m.get("role") == "user"), ""
+            )
+        text = " ".join(str(text).split())
+        return text[:length] + ("…" if len(text) > length else "")
+
+    def content(self) -> dict:
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
+    def compute_content_hash(self) -> str:
+        return content_hash(self.content())
+
+
+def content_hash(content: dict) -> str:
+    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RecordEvent(models.Model):
+    """One line of a record's history: who did what, when, at which version."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="history_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    version = models.PositiveIntegerField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["record", "created_at"])]
+        verbose_name = _("record event")
+        verbose_name_plural = _("record events")
+
+    def __str__(self) -> str:
+        return f"{self.action} v{self.version} by {self.actor}"
+
+
+class Draft(models.Model):
+    """A model's answer to a record, kept beside the human correction and never overwritten."""
+
+    class ParseStatus(models.TextChoices):
+        TEXT = "text", _("Text")
+        TOOL_CALLS = "tool_calls", _("Tool calls")
+        UNPARSEABLE = "unparseable", _("Unparseable")
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="drafts")
+    model_name = models.CharField(_("model"), max_length=200)
+    prompt = models.TextField(blank=True)
+    settings = models.JSONField(default=dict, blank=True)
+    text = models.TextField(_("raw output"), blank=True)
+    parse_status = models.CharField(max_length=20, choices=ParseStatus.choices)
+    tool_calls = models.JSONField(null=True, blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    job_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["record", "-created_at"])]
+        verbose_name = _("draft")
+        verbose_name_plural = _("drafts")
+
+    def __str__(self) -> str:
+        return f"{self.model_name} → #{self.record_id}"
+
+
+class AuditEvent(models.Model):
+    """Who exported, launched, deleted or changed roles: kept even when the target goes."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"

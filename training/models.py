@@ -1,0 +1,65 @@
+"""Base models, and later training runs and comparisons: fields and one-row methods only."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class BaseModel(models.Model):
+    class Kind(models.TextChoices):
+        BUNDLED = "bundled", _("Bundled (SmolLM2-135M-Instruct GGUF)")
+        LOCAL = "local", _("Local directory (Hugging Face layout)")
+        HUB = "hub", _("Hugging Face hub id")
+        HTTP = "http", _("OpenAI-compatible HTTP endpoint")
+
+    name = models.SlugField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    source = models.CharField(
+        _("source"),
+        max_length=500,
+        blank=True,
+        help_text=_("Directory path or hub id; empty for the bundled model and HTTP endpoints."),
+    )
+    base_url = models.URLField(_("base URL"), blank=True, help_text=_("e.g. http://host:8000/v1"))
+    api_model = models.CharField(_("model name at the endpoint"), max_length=200, blank=True)
+    api_key_env = models.CharField(
+        _("API key variable"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "Name of the environment variable that holds the API key. The key itself is never "
+            "stored in the database."
+        ),
+    )
+    price_per_1k_prompt_tokens = models.FloatField(null=True, blank=True)
+    price_per_1k_completion_tokens = models.FloatField(null=True, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("base model")
+        verbose_name_plural = _("base models")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind != self.Kind.HTTP
+
+    def clean(self) -> None:
+        if self.kind in (self.Kind.LOCAL, self.Kind.HUB) and not self.source:
+            raise ValidationError({"source": _("Give the directory path or hub id.")})
+        if self.kind == self.Kind.HTTP and not (self.base_url and self.api_model):
+            raise ValidationError(
+                _("An HTTP endpoint needs its base URL and the model name it serves.")
+            )
+        if self.api_key_env and not self.api_key_env.replace("_", "").isalnum():
+            raise ValidationError(
+                {"api_key_env": _("Give the variable's name, e.g. OPENAI_API_KEY, not the key.")}
+            )
