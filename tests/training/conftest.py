@@ -1,0 +1,31 @@
+"""Models for the ML-core tests: a tiny random Llama (seconds) and the bundled SmolLM2 (slow)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from training.modelload import BUNDLED_NAME, load_model, tiny_model
+
+REPO = Path(__file__).resolve().parents[2]
+# Persistent, git-ignored cache so the bundled GGUF is de-quantised once per checkout.
+MODEL_CACHE = Path(os.environ.get("TUNEDESK_TEST_MODEL_CACHE", REPO / "var" / "test-model-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_model_dir):
+    """(model, tokenizer) of the tiny model, loaded the way drafting loads it."""
+    return load_model(str(tiny_model_dir), cache_dir=MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """(model, tokenizer) of the real SmolLM2-135M-Instruct; only for @pytest.mark.slow tests."""
+    return load_model(BUNDLED_NAME, cache_dir=MODEL_CACHE)
