@@ -26,7 +26,8 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] = os.environ) 
     if value in FALSE:
         return False
     raise ImproperlyConfigured(
-        f"{name}={raw!r} is not a boolean. Fix: set {name} to one of 1/0, true/false, yes/no, on/off."
+        f"{name}={raw!r} is not a boolean. "
+        f"Fix: set {name} to one of 1/0, true/false, yes/no, on/off."
     )
 
 

@@ -1,0 +1,75 @@
+"""The demo install: people, the live-shop project and its generated records."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from curation import demo_data
+from curation.formats import get as get_format
+from curation.imports import import_rows
+from curation.models import Membership, Project, Role
+
+DEMO_SLUG = "live-shop"
+DEMO_USERS = (
+    ("engineer", Role.ENGINEER, True),
+    ("reviewer", Role.REVIEWER, False),
+    ("anna", Role.ANNOTATOR, False),
+    ("ben", Role.ANNOTATOR, False),
+)
+
+
+@dataclass
+class DemoSetup:
+    project: Project
+    users: list[str]
+    created_records: int
+
+
+@transaction.atomic
+def setup_demo(*, password: str, seed: int = 0, rows: int = 1000) -> DemoSetup:
+    User = get_user_model()
+    users = {}
+    for username, _role, staff in DEMO_USERS:
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"is_staff": staff, "is_superuser": staff}
+        )
+        if created:
+            user.set_password(password)
+            user.save()
+        users[username] = user
+    project, _ = Project.objects.get_or_create(
+        slug=DEMO_SLUG,
+        defaults={
+            "name": "直播助手 · Live-shop assistant",
+            "description": "Tool calling for a live-stream shop: pick the tool, fill its "
+            "arguments, or ask when the request is unclear. Generated demo data.",
+            "task_kind": Project.TaskKind.TOOL_CALLING,
+            "system_prompt": demo_data.SYSTEM_PROMPT,
+            "tools": demo_data.TOOLS,
+            "guidelines": demo_data.GUIDELINES,
+        },
+    )
+    for username, role, _staff in DEMO_USERS:
+        Membership.objects.get_or_create(
+            project=project, user=users[username], defaults={"role": role}
+        )
+    created = 0
+    if not project.records.exists():
+        text = "".join(
+            json.dumps(row, ensure_ascii=False) + "\n"
+            for row in demo_data.generate(seed=seed, n=rows)
+        )
+        report = import_rows(
+            project,
+            get_format("openai_chat").read(io.StringIO(text)),
+            actor=users["engineer"],
+            format_name="openai_chat",
+            source=f"demo_data seed={seed}",
+        )
+        created = report.imported
+    return DemoSetup(project=project, users=list(users), created_records=created)
