@@ -1,7 +1,18 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from curation.models import AuditEvent, Draft, Membership, Project, Record, RecordEvent, Tag
+from curation.models import (
+    AuditEvent,
+    Draft,
+    ExportSnapshot,
+    GuidelineVersion,
+    Membership,
+    Project,
+    Record,
+    RecordEvent,
+    Tag,
+    WorkInProgress,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -164,3 +175,25 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ExportSnapshot)
+class ExportSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "format", "counts", "created_by", "created_at"]
+    list_filter = ["project", "format"]
+    readonly_fields = [f.name for f in ExportSnapshot._meta.fields]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # snapshots are immutable
+
+
+@admin.register(GuidelineVersion)
+class GuidelineVersionAdmin(admin.ModelAdmin):
+    list_display = ["project", "number", "created_by", "created_at"]
+    list_filter = ["project"]
+
+
+@admin.register(WorkInProgress)
+class WorkInProgressAdmin(admin.ModelAdmin):
+    list_display = ["record", "user", "base_version", "updated_at"]
+    raw_id_fields = ["record"]

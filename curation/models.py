@@ -193,6 +193,12 @@ class Record(models.Model):
     problems = models.JSONField(default=list, blank=True)
     has_problems = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
+    guideline_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Guidelines in force when it was last submitted.")
+    )
+    review_comment = models.TextField(
+        _("review comment"), blank=True, help_text=_("Why the reviewer sent it back.")
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -315,3 +321,71 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+class ExportSnapshot(models.Model):
+    """Immutable export: files plus a manifest. Training runs point at one, so every run can
+    be reproduced from exactly the rows it saw."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="snapshots")
+    format = models.CharField(_("format"), max_length=40)
+    filters = models.JSONField(default=dict, blank=True)
+    split_seed = models.IntegerField(default=0)
+    test_ratio = models.FloatField(default=0.1)
+    counts = models.JSONField(default=dict, blank=True, help_text=_("Rows per split."))
+    files = models.JSONField(default=list, blank=True, help_text=_("split, path, rows, sha256."))
+    manifest = models.JSONField(default=dict, blank=True)
+    directory = models.CharField(max_length=500, help_text=_("Relative to the data dir."))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("export snapshot")
+        verbose_name_plural = _("export snapshots")
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} #{self.pk} {self.format}"
+
+
+class GuidelineVersion(models.Model):
+    """Each saved version of a project's guidelines; submissions record the one in force."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="guideline_versions"
+    )
+    number = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="unique_guideline_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} v{self.number}"
+
+
+class WorkInProgress(models.Model):
+    """Autosaved, unsubmitted edits of one user on one record: a closed tab loses nothing."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="work_in_progress")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    base_version = models.PositiveIntegerField()
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["record", "user"], name="one_wip_per_user_record")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on #{self.record_id} (from v{self.base_version})"

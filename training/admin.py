@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from training.models import BaseModel, Job
+from training.models import BaseModel, Comparison, Job, Judgement, TrainingRun
 
 
 @admin.register(BaseModel)
@@ -27,3 +27,21 @@ class JobAdmin(admin.ModelAdmin):
         for job in queryset:
             request_cancel(job)
         self.message_user(request, f"Asked {queryset.count()} job(s) to stop.")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "base_model", "method", "job", "created_at"]
+    list_filter = ["project", "method", "base_model"]
+    raw_id_fields = ["job", "snapshot"]
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "run", "job", "created_at"]
+    raw_id_fields = ["job", "snapshot", "run"]
+
+
+@admin.register(Judgement)
+class JudgementAdmin(admin.ModelAdmin):
+    list_display = ["comparison", "example", "left", "right", "choice", "judge"]

@@ -130,3 +130,93 @@ class Job(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class TrainingRun(models.Model):
+    """A LoRA fine-tuning run of a base model on an export snapshot; its work is a Job."""
+
+    class Method(models.TextChoices):
+        SFT = "sft", _("LoRA SFT")
+        DPO = "dpo", _("LoRA DPO")
+
+    project = models.ForeignKey("curation.Project", on_delete=models.CASCADE, related_name="runs")
+    snapshot = models.ForeignKey(
+        "curation.ExportSnapshot", on_delete=models.PROTECT, related_name="runs"
+    )
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="runs")
+    method = models.CharField(_("method"), max_length=5, choices=Method.choices, default=Method.SFT)
+    config = models.JSONField(_("hyper-parameters"), default=dict, blank=True)
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="run"
+    )
+    adapter_path = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("training run")
+        verbose_name_plural = _("training runs")
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} {self.base_model} {self.method}"
+
+
+class Comparison(models.Model):
+    """Tune-and-compare: contenders answer a snapshot's test split; the report scores them."""
+
+    project = models.ForeignKey(
+        "curation.Project", on_delete=models.CASCADE, related_name="comparisons"
+    )
+    run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
+    )
+    snapshot = models.ForeignKey(
+        "curation.ExportSnapshot", on_delete=models.PROTECT, related_name="comparisons"
+    )
+    contenders = models.JSONField(default=list, help_text=_("name, base model, adapter, prompt."))
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="comparison"
+    )
+    report = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("comparison")
+        verbose_name_plural = _("comparisons")
+
+    def __str__(self) -> str:
+        return f"Comparison #{self.pk}"
+
+
+class Judgement(models.Model):
+    """A blind A/B pick by a reviewer between two contenders' answers to one example."""
+
+    class Choice(models.TextChoices):
+        LEFT = "left", _("Left is better")
+        RIGHT = "right", _("Right is better")
+        TIE = "tie", _("Tie")
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgements")
+    example = models.PositiveIntegerField()
+    left = models.CharField(max_length=100)
+    right = models.CharField(max_length=100)
+    choice = models.CharField(max_length=5, choices=Choice.choices)
+    judge = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "example", "judge"], name="one_judgement_per_example"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.judge}: {self.choice} on example {self.example}"
