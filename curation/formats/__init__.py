@@ -1,0 +1,27 @@
+"""The format registry: one module per format, each with NAME, read and/or write."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import alpaca, alpaca_preference
+from .base import FormatError
+
+FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (alpaca, alpaca_preference)}
+
+
+class UnknownFormat(FormatError):
+    def __init__(self, name: str):
+        super().__init__(
+            0, f'there is no format called "{name}"', hint="choose one of " + ", ".join(FORMATS)
+        )
+
+    def __str__(self) -> str:
+        return f"{self.message}. Fix: {self.hint}."
+
+
+def get(name: str) -> ModuleType:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UnknownFormat(name) from None
