@@ -205,6 +205,7 @@ _TINY_CORPUS = [
     "请帮我查询北京今天的天气。你好，我是一个有用的助手。请回答问题。",
     "翻译下面的句子。计算结果是多少？谢谢你的帮助。",
     "### instruction\n### input\n### response\n",
+    "First paragraph.\n\nSecond paragraph.\n\n\nThird one.\n\n",
 ]
 
 

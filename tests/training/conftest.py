@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,3 +30,30 @@ def tiny(tiny_model_dir):
 def bundled():
     """(model, tokenizer) of the real SmolLM2-135M-Instruct; only for @pytest.mark.slow tests."""
     return load_model(BUNDLED_NAME, cache_dir=MODEL_CACHE)
+
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _openai_messages(conversations: list[dict]) -> list[dict]:
+    """ShareGPT turns as OpenAI messages (the curation formats own the real converter)."""
+    roles = {"human": "user", "gpt": "assistant", "system": "system", "observation": "tool"}
+    messages = []
+    for turn in conversations:
+        if turn["from"] == "function_call":
+            call = json.loads(turn["value"])
+            arguments = json.dumps(call["arguments"], ensure_ascii=False)
+            function = {"name": call["name"], "arguments": arguments}
+            messages.append(
+                {"role": "assistant", "content": "", "tool_calls": [{"function": function}]}
+            )
+        else:
+            messages.append({"role": roles[turn["from"]], "content": turn["value"]})
+    return messages
+
+
+@pytest.fixture(scope="session")
+def glaive_records() -> list[tuple[list[dict], list[dict]]]:
+    """(messages, tools) for each row of the real Glaive tool-calling demo."""
+    rows = json.loads((SHARED_DATA / "glaive_toolcall_zh_demo.json").read_text(encoding="utf-8"))
+    return [(_openai_messages(r["conversations"]), json.loads(r["tools"])) for r in rows]
