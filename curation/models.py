@@ -68,6 +68,13 @@ class Project(models.Model):
         help_text=_('JSON Schema per tool in the OpenAI "tools" shape.'),
     )
     guidelines = models.TextField(_("guidelines"), blank=True, help_text=_("Markdown."))
+    annotation_overlap = models.PositiveSmallIntegerField(
+        _("annotators per record"),
+        default=1,
+        help_text=_(
+            "Above 1, further annotators answer each submitted record blind, for agreement."
+        ),
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects", blank=True
     )
