@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import alpaca, alpaca_preference
+from . import alpaca, alpaca_preference, openai_chat, sharegpt, sharegpt_messages
 from .base import FormatError
 
-FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (alpaca, alpaca_preference)}
+FORMATS: dict[str, ModuleType] = {
+    m.NAME: m for m in (alpaca, alpaca_preference, sharegpt, sharegpt_messages, openai_chat)
+}
 
 
 class UnknownFormat(FormatError):

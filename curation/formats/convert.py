@@ -146,3 +146,20 @@ def source_meta(row: Row, fmt: str) -> dict:
     """The row's meta when it was read in `fmt` (only then does it describe this format)."""
     meta = row.meta
     return meta if meta.get("format") == fmt else {}
+
+
+def lift_system(messages: list[dict]) -> tuple[str | None, list[dict]]:
+    """Split a leading plain system message (just role and text) off a message list."""
+    if messages:
+        first = messages[0]
+        if first.get("role") == "system" and len(first) == 2 and type(first.get("content")) is str:
+            if next(iter(first)) == "role":
+                return first["content"], messages[1:]
+    return None, messages
+
+
+def with_system(row: Row, messages: list[dict]) -> list[dict]:
+    """`messages` with the row's system prompt put back in front as a system message."""
+    if row.system is None:
+        return messages
+    return [{"role": "system", "content": row.system}, *messages]
