@@ -4,11 +4,30 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import alpaca, alpaca_preference, openai_chat, sharegpt, sharegpt_messages
+from . import (
+    alpaca,
+    alpaca_preference,
+    messages_preference,
+    openai_chat,
+    openai_dpo,
+    sharegpt,
+    sharegpt_messages,
+    trl_preference,
+)
 from .base import FormatError
 
 FORMATS: dict[str, ModuleType] = {
-    m.NAME: m for m in (alpaca, alpaca_preference, sharegpt, sharegpt_messages, openai_chat)
+    m.NAME: m
+    for m in (
+        alpaca,
+        alpaca_preference,
+        sharegpt,
+        sharegpt_messages,
+        openai_chat,
+        trl_preference,
+        openai_dpo,
+        messages_preference,
+    )
 }
 
 

@@ -18,8 +18,8 @@ CAPABILITIES = ("read", "write")
 KNOWN = frozenset(("messages", "tools"))
 
 
-def parse_messages(value: object, key: str) -> tuple[str | None, list[dict]]:
-    """(system, messages) from an OpenAI message list; a plain leading system turn is lifted."""
+def check_messages(value: object, key: str) -> list[dict]:
+    """`value` when it is a list of messages that each have a role."""
     if type(value) is not list:
         raise BadRow(
             f'"{key}" is missing or not a list',
@@ -31,10 +31,16 @@ def parse_messages(value: object, key: str) -> tuple[str | None, list[dict]]:
                 f'message {i} of "{key}" has no "role"',
                 hint='give every message a "role" and "content"',
             )
-    return convert.lift_system(value)
+    return value
+
+
+def parse_messages(value: object, key: str) -> tuple[str | None, list[dict]]:
+    """(system, messages) from an OpenAI message list; a plain leading system turn is lifted."""
+    return convert.lift_system(check_messages(value, key))
 
 
 def parse_tools(obj: dict) -> list | None:
+    """The OpenAI `tools` list of `obj`, None when it has none."""
     if "tools" not in obj:
         return None
     tools = obj["tools"]
