@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.i18n import set_language
 
 from config.views import health
+from training import openai_views
 
 urlpatterns = [
     path("healthz", health, name="health"),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
+    path("v1/models", openai_views.list_models, name="openai_models"),
+    path("v1/chat/completions", openai_views.chat_completions, name="openai_chat"),
     path("", include("training.urls")),
     path("", include("curation.urls")),
 ]

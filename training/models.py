@@ -52,6 +52,16 @@ class BaseModel(models.Model):
     def is_local(self) -> bool:
         return self.kind != self.Kind.HTTP
 
+    def model_source(self):
+        """Where modelload finds this model (local kinds only)."""
+        from training.modelload import ModelSource
+
+        if self.kind == self.Kind.BUNDLED:
+            return ModelSource(BUNDLED_MODEL_NAME, "bundled")
+        return ModelSource(
+            self.name, "local" if self.kind == self.Kind.LOCAL else "hub", self.source
+        )
+
     def clean(self) -> None:
         if self.kind in (self.Kind.LOCAL, self.Kind.HUB) and not self.source:
             raise ValidationError({"source": _("Give the directory path or hub id.")})
