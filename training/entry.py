@@ -1,0 +1,737 @@
+"""The training child: `python -m training.entry <workdir>/config.json`. Imports no Django.
+
+Runs unchanged as `accelerate launch [--num_processes N] -m training.entry config.json` or
+under `torchrun`: each process takes every N-th batch, gradients are all-reduced, and only
+the main process writes progress and outputs.
+
+config.json (written by training.runs; a run's manifest.json is a superset and works too):
+  config      RunConfig as a dict (training.config)
+  model       {"name", "kind": bundled|gguf|local|hub, "source"} (training.modelload.ModelSource)
+  cache_dir   model cache directory
+  prompt      PromptSpec as a dict (training.prompting): system_prompt, tools, template, ...
+  data        {"train": [{"path", "sha256"?, "rows"?}], "test": [...]}: JSON Lines or a JSON
+              array; a given sha256 is checked before training
+  output_dir  where the adapter, tokenizer, metrics, manifest and result go
+  run         free metadata copied to the manifest (run id, project, snapshot id)
+
+Rows it accepts (one JSON object per row):
+  SFT  OpenAI chat {"messages": [...], "tools"?: [...]} (tool_calls, tool results and a
+       per-message "weight" included); Alpaca {"instruction", "input"?, "output",
+       "system"?, "history"?}; a preference row is trained on its chosen answer.
+  DPO  {"messages" | "prompt": [...] | "text", "chosen", "rejected", "tools"?} where chosen and
+       rejected are an assistant message, a list of messages or a string (the seed's and
+       TRL's conversational shapes); OpenAI DPO {"input": {"messages", "tools"?},
+       "preferred_output": [...], "non_preferred_output": [...]}; Alpaca preference
+       {"instruction", "input"?, "chosen", "rejected"} with text answers.
+
+It writes to the config's directory: progress.jsonl (a line per optimizer step: done, total,
+step, epoch, loss, lr, tokens_per_s, elapsed_s, eta_s, real_token_share; eval lines add
+eval_loss) and result.json; and to output_dir: adapter/ (adapter_model.safetensors, adapter
+config, tokenizer with its chat template), merged/ when asked, metrics.jsonl, manifest.json.
+SIGTERM stops it within a step; it then exits with code 143 and writes no result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.config import RunConfig
+from training.modelload import ModelSource, load_model
+from training.prompting import (
+    PromptSpec,
+    instruction_messages,
+    render_prompt,
+    render_training_example,
+)
+
+EXIT_STOPPED = 128 + signal.SIGTERM
+
+
+class Stopped(Exception):
+    """SIGTERM arrived: the run was cancelled."""
+
+
+class DataError(ValueError):
+    def __init__(self, where: str, message: str, *, hint: str = "") -> None:
+        super().__init__(f"{where}: {message}" + (f" Fix: {hint}" if hint else ""))
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Stopped("stopped by SIGTERM (the run was cancelled)")
+
+
+# --- reading rows ---------------------------------------------------------------------------
+
+
+def read_rows(path: str | Path, *, sha256: str | None = None) -> list[dict]:
+    """Rows of a JSON Lines file or a JSON array; checks the file's sha256 when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(str(path), "does not exist.", hint="export the snapshot again")
+    raw = path.read_bytes()
+    if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
+        raise DataError(
+            str(path),
+            "has changed since the snapshot was taken (sha256 differs).",
+            hint="train on a fresh snapshot; snapshot files must never be edited",
+        )
+    text = raw.decode("utf-8")
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}", f"is not JSON ({exc.msg}).") from exc
+    return rows
+
+
+def _answer(value: Any) -> list[dict]:
+    if isinstance(value, str):
+        return [{"role": "assistant", "content": value}]
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise DataError("row", f"an answer {value!r} is not text, a message or a list of them.")
+
+
+def sft_example(row: dict) -> tuple[list[dict], Any]:
+    """(messages, tools) of one SFT row."""
+    if "messages" in row:
+        messages = list(row["messages"])
+        if "chosen" in row:
+            messages += _answer(row["chosen"])
+        return messages, row.get("tools")
+    if "instruction" in row and "output" in row:
+        messages = instruction_messages(
+            row["instruction"],
+            row.get("input") or "",
+            row["output"],
+            system=row.get("system") or "",
+            history=row.get("history"),
+        )
+        return messages, row.get("tools")
+    if "chosen" in row:
+        messages, tools, chosen, _ = preference_example(row)
+        return messages + chosen, tools
+    raise DataError(
+        "row",
+        f"has neither messages nor instruction/output (keys: {sorted(row)}).",
+        hint="export the snapshot as openai_chat or alpaca",
+    )
+
+
+def preference_example(row: dict) -> tuple[list[dict], Any, list[dict], list[dict]]:
+    """(prompt messages, tools, chosen messages, rejected messages) of one preference row."""
+    if "input" in row and "preferred_output" in row:  # OpenAI DPO
+        source = row["input"]
+        return (
+            list(source["messages"]),
+            source.get("tools"),
+            _answer(row["preferred_output"]),
+            _answer(row["non_preferred_output"]),
+        )
+    if "chosen" not in row or "rejected" not in row:
+        raise DataError(
+            "row",
+            f"is not a preference pair (keys: {sorted(row)}).",
+            hint="export the snapshot in a preference format with chosen and rejected",
+        )
+    if "messages" in row:
+        messages = list(row["messages"])
+    elif isinstance(row.get("prompt"), list):
+        messages = list(row["prompt"])
+    elif isinstance(row.get("prompt"), str):
+        messages = [{"role": "user", "content": row["prompt"]}]
+    elif "instruction" in row:
+        messages = instruction_messages(
+            row["instruction"],
+            row.get("input") or "",
+            None,
+            system=row.get("system") or "",
+            history=row.get("history"),
+        )
+    else:
+        raise DataError("row", "has chosen/rejected but no messages, prompt or instruction.")
+    return messages, row.get("tools"), _answer(row["chosen"]), _answer(row["rejected"])
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+@dataclass
+class Encoded:
+    """Tokenized SFT rows and what preparation did to them."""
+
+    input_ids: list[list[int]] = field(default_factory=list)
+    labels: list[list[int]] = field(default_factory=list)
+    full_lengths: list[int] = field(default_factory=list)  # before truncation
+    truncated_rows: int = 0
+    truncated_tokens: int = 0
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.input_ids]
+
+    def stats(self) -> dict:
+        trained = sum(sum(1 for t in lab if t != -100) for lab in self.labels)
+        return {
+            "rows": len(self.input_ids),
+            "tokens": sum(self.lengths),
+            "trained_tokens": trained,
+            "truncated_rows": self.truncated_rows,
+            "truncated_tokens": self.truncated_tokens,
+            "max_length_seen": max(self.full_lengths, default=0),
+        }
+
+
+def encode_sft(
+    tokenizer: Any,
+    spec: PromptSpec,
+    rows: list[dict],
+    *,
+    max_length: int,
+    answer_only: bool = True,
+) -> Encoded:
+    """Render every row with prompting.render_training_example: drafting's code path."""
+    out = Encoded()
+    for number, row in enumerate(rows, 1):
+        try:
+            messages, tools = sft_example(row)
+            ids, labels = render_training_example(
+                tokenizer, spec, messages, tools=tools, max_length=None
+            )
+            full = len(ids)
+            if full > max_length:
+                ids, labels = render_training_example(
+                    tokenizer, spec, messages, tools=tools, max_length=max_length
+                )
+                out.truncated_rows += 1
+                out.truncated_tokens += full - len(ids)
+        except Exception as exc:
+            raise DataError(f"row {number}", str(exc)) from exc
+        if not answer_only:
+            labels = list(ids)
+        out.input_ids.append(ids)
+        out.labels.append(labels)
+        out.full_lengths.append(full)
+    return out
+
+
+def preference_texts(tokenizer: Any, spec: PromptSpec, row: dict) -> dict:
+    """{"prompt", "chosen", "rejected"} as text, the prompt rendered as for generation."""
+    messages, tools, chosen, rejected = preference_example(row)
+    prompt = render_prompt(tokenizer, spec, messages, tools=tools)
+    out = {"prompt": prompt}
+    for key, answer in (("chosen", chosen), ("rejected", rejected)):
+        ids, _ = render_training_example(
+            tokenizer, spec, messages + answer, tools=tools, max_length=None
+        )
+        full = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if not full.startswith(prompt):
+            raise DataError(
+                "row",
+                "the rendered answer does not continue the rendered prompt.",
+                hint="use a chat template that renders past turns unchanged",
+            )
+        out[key] = full[len(prompt) :].rstrip()
+    return out
+
+
+def length_grouped_batches(
+    lengths: list[int], batch_size: int, *, seed: int, grouping: str = "length"
+) -> list[list[int]]:
+    """Batches of row indices. "length": shuffle, sort within chunks of 50 batches, shuffle
+    the batches, so rows of similar length share a batch and the order still varies."""
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if grouping == "length":
+        chunk = batch_size * 50
+        order = [
+            i
+            for start in range(0, len(order), chunk)
+            for i in sorted(order[start : start + chunk], key=lambda i: -lengths[i])
+        ]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if grouping == "length":
+        rng.shuffle(batches)
+    return batches
+
+
+def collate(encoded: Encoded, batch: list[int], pad_id: int) -> dict:
+    import torch
+
+    width = max(len(encoded.input_ids[i]) for i in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, i in enumerate(batch):
+        n = len(encoded.input_ids[i])
+        ids[row, :n] = torch.tensor(encoded.input_ids[i])
+        labels[row, :n] = torch.tensor(encoded.labels[i])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+# --- the SFT loop ---------------------------------------------------------------------------
+
+
+def _loss_module(peft_model: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    class AnswerLoss(torch.nn.Module):
+        """Summed loss over trained tokens, with logits computed only where labels are.
+
+        The LM head over a 49K vocabulary is a large share of a small model's compute; the
+        prompt's positions (label -100) never need it. Falls back to the model's own loss
+        for heads that post-process logits (soft-capping, scaling).
+        """
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+            causal = model.get_base_model()
+            config = causal.config
+            special = getattr(config, "final_logit_softcapping", None) or getattr(
+                config, "logit_scale", None
+            )
+            self.fast = not special and hasattr(causal, "get_decoder")
+
+        def forward(self, input_ids: Any, attention_mask: Any, labels: Any) -> tuple[Any, Any]:
+            targets = labels[:, 1:]
+            keep = targets != -100
+            count = keep.sum()
+            if not self.fast:
+                out = self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+                return out.loss * count, count
+            causal = self.model.get_base_model()
+            hidden = causal.get_decoder()(
+                input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+            ).last_hidden_state
+            logits = causal.get_output_embeddings()(hidden[:, :-1][keep]).float()
+            return F.cross_entropy(logits, targets[keep], reduction="sum"), count
+
+    return AnswerLoss(peft_model)
+
+
+def resolve_precision(precision: str, *, device: str) -> str:
+    if precision != "auto":
+        return precision
+    import torch
+
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+
+
+class Progress:
+    """Appends JSON lines to progress.jsonl (read by the worker) and metrics.jsonl."""
+
+    def __init__(self, workdir: Path, output_dir: Path, *, enabled: bool) -> None:
+        self.paths = [workdir / "progress.jsonl", output_dir / "metrics.jsonl"]
+        self.enabled = enabled
+
+    def write(self, **figures: Any) -> None:
+        if not self.enabled:
+            return
+        line = json.dumps(figures) + "\n"
+        for path in self.paths:
+            with path.open("a", encoding="utf-8") as f:
+                f.write(line)
+
+
+def _lora(cfg: RunConfig) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
+    import torch
+    from accelerate import Accelerator
+    from peft import get_peft_model
+
+    accelerator = Accelerator(cpu=ctx["device"] == "cpu")
+    progress = Progress(ctx["workdir"], ctx["output_dir"], enabled=accelerator.is_main_process)
+    spec = PromptSpec.from_dict(setup.get("prompt") or {})
+    dtype = "bfloat16" if ctx["precision"] == "bf16" else "float32"
+    model, tokenizer = load_model(ctx["source"], cache_dir=Path(setup["cache_dir"]), dtype=dtype)
+    train = encode_sft(
+        tokenizer,
+        spec,
+        ctx["train_rows"],
+        max_length=cfg.max_length,
+        answer_only=cfg.answer_only_loss,
+    )
+    test = encode_sft(
+        tokenizer,
+        spec,
+        ctx["test_rows"][: cfg.eval_max_rows],
+        max_length=cfg.max_length,
+        answer_only=cfg.answer_only_loss,
+    )
+    torch.manual_seed(cfg.seed)
+    model.config.use_cache = False
+    peft_model = get_peft_model(model, _lora(cfg))
+    peft_model.train()
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    loss_model, optimizer = accelerator.prepare(_loss_module(peft_model), optimizer)
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_epoch = len(length_grouped_batches(train.lengths, cfg.batch_size, seed=0, grouping="none"))
+    micro_per_epoch = max(1, per_epoch // world)
+    steps_per_epoch = max(1, math.ceil(micro_per_epoch / cfg.grad_accum))
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    warmup = int(cfg.warmup_ratio * total)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    pad_id = tokenizer.pad_token_id
+
+    def evaluate() -> float | None:
+        if not test.input_ids:
+            return None
+        loss_model.eval()
+        total_loss, total_count = 0.0, 0
+        batches = length_grouped_batches(test.lengths, cfg.batch_size, seed=0)
+        with torch.no_grad():
+            for batch in batches[rank::world]:
+                data = {
+                    k: v.to(accelerator.device) for k, v in collate(test, batch, pad_id).items()
+                }
+                loss_sum, count = loss_model(**data)
+                total_loss += float(loss_sum)
+                total_count += int(count)
+        loss_model.train()
+        sums = accelerator.reduce(
+            torch.tensor([total_loss, total_count], device=accelerator.device), "sum"
+        )
+        return float(sums[0] / sums[1]) if sums[1] else None
+
+    step, epoch, real, padded, train_seconds = 0, 0, 0, 0, 0.0
+    step_losses: list[float] = []
+    eval_loss = None
+    started = time.perf_counter()
+    while step < total:
+        batches = length_grouped_batches(
+            train.lengths, cfg.batch_size, seed=cfg.seed + epoch, grouping=cfg.grouping
+        )[rank::world][:micro_per_epoch]
+        groups = [batches[i : i + cfg.grad_accum] for i in range(0, len(batches), cfg.grad_accum)]
+        for index, group in enumerate(groups):
+            if step >= total:
+                break
+            collated = [collate(train, b, pad_id) for b in group]
+            count = sum(int((c["labels"][:, 1:] != -100).sum()) for c in collated) or 1
+            step_loss = 0.0
+            for data in collated:
+                data = {k: v.to(accelerator.device) for k, v in data.items()}
+                loss_sum, _ = loss_model(**data)
+                accelerator.backward(loss_sum / count)
+                step_loss += float(loss_sum.detach()) / count
+                real += int(data["attention_mask"].sum())
+                padded += data["attention_mask"].numel()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            step_losses.append(step_loss)
+            train_seconds = time.perf_counter() - started
+            fraction = epoch + (index + 1) / len(groups)
+            progress.write(
+                done=step,
+                total=total,
+                step=step,
+                epoch=round(fraction, 3),
+                loss=round(step_loss, 5),
+                lr=scheduler.get_last_lr()[0],
+                tokens_per_s=round(real * world / train_seconds, 1),
+                real_token_share=round(real / padded, 4),
+                elapsed_s=round(train_seconds, 1),
+                eta_s=round(train_seconds / step * (total - step), 1),
+            )
+            if cfg.eval_every_steps and step % cfg.eval_every_steps == 0 and step < total:
+                paused = time.perf_counter()
+                eval_loss = evaluate()
+                started += time.perf_counter() - paused  # eval time is not training time
+                progress.write(step=step, eval_loss=eval_loss, done=step, total=total)
+        epoch += 1
+        if step < total and not cfg.eval_every_steps:
+            paused = time.perf_counter()
+            eval_loss = evaluate()
+            started += time.perf_counter() - paused
+            progress.write(step=step, epoch=epoch, eval_loss=eval_loss, done=step, total=total)
+    train_seconds = time.perf_counter() - started
+    eval_loss = evaluate()
+    progress.write(step=step, eval_loss=eval_loss, done=step, total=total)
+    last = step_losses[-min(len(step_losses), steps_per_epoch) :]
+    result = {
+        "train_loss": sum(last) / len(last),
+        "eval_loss": eval_loss,
+        "train_seconds": round(train_seconds, 3),
+        "tokens_per_second": round(real * world / train_seconds, 1) if train_seconds else None,
+        "real_token_share": round(real / padded, 4) if padded else None,
+        "rows": len(train.input_ids),
+        "test_rows": len(test.input_ids),
+        "steps": step,
+        "data": {"train": train.stats(), "test": test.stats()},
+    }
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(loss_model).model
+        result.update(_save(unwrapped, tokenizer, cfg, ctx["output_dir"]))
+    return result
+
+
+def _save(peft_model: Any, tokenizer: Any, cfg: RunConfig, output_dir: Path) -> dict:
+    adapter = output_dir / "adapter"
+    peft_model.save_pretrained(adapter, safe_serialization=True)
+    tokenizer.save_pretrained(adapter)
+    out = {"adapter_path": str(adapter)}
+    if cfg.save_merged:
+        merged = output_dir / "merged"
+        peft_model.merge_and_unload().save_pretrained(merged, safe_serialization=True)
+        tokenizer.save_pretrained(merged)
+        out["merged_path"] = str(merged)
+    return out
+
+
+# --- DPO through TRL ------------------------------------------------------------------------
+
+
+def train_dpo(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    spec = PromptSpec.from_dict(setup.get("prompt") or {})
+    dtype = "bfloat16" if ctx["precision"] == "bf16" else "float32"
+    model, tokenizer = load_model(ctx["source"], cache_dir=Path(setup["cache_dir"]), dtype=dtype)
+    tokenizer.padding_side = "right"
+    model.config.use_cache = False
+
+    def texts(rows: list[dict]) -> list[dict]:
+        out = []
+        for number, row in enumerate(rows, 1):
+            try:
+                out.append(preference_texts(tokenizer, spec, row))
+            except Exception as exc:
+                raise DataError(f"row {number}", str(exc)) from exc
+        return out
+
+    train_rows = texts(ctx["train_rows"])
+    test_rows = texts(ctx["test_rows"][: cfg.eval_max_rows])
+    progress = Progress(ctx["workdir"], ctx["output_dir"], enabled=True)
+    args = DPOConfig(
+        output_dir=str(ctx["output_dir"] / "trainer"),
+        use_cpu=ctx["device"] == "cpu",
+        bf16=ctx["precision"] == "bf16",
+        fp16=False,
+        gradient_checkpointing=False,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is a ratio
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type="linear",
+        max_length=cfg.max_length,
+        beta=cfg.beta,
+        seed=cfg.seed,
+        logging_steps=1,
+        save_strategy="no",
+        eval_strategy="steps" if cfg.eval_every_steps and test_rows else "no",
+        eval_steps=cfg.eval_every_steps or None,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    started = time.perf_counter()
+    real_tokens = 0  # set once TRL has tokenized (and possibly dropped) the rows
+
+    class ToProgress(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            elapsed = time.perf_counter() - started
+            figures = {"done": state.global_step, "total": state.max_steps}
+            figures.update(step=state.global_step, epoch=round(state.epoch or 0, 3))
+            if "loss" in logs:
+                seen = real_tokens * (state.epoch or 0)
+                figures.update(
+                    loss=logs["loss"],
+                    lr=logs.get("learning_rate"),
+                    tokens_per_s=round(seen / elapsed, 1) if elapsed else None,
+                    elapsed_s=round(elapsed, 1),
+                    eta_s=round(
+                        elapsed / max(1, state.global_step) * (state.max_steps - state.global_step),
+                        1,
+                    ),
+                    reward_accuracy=logs.get("rewards/accuracies"),
+                )
+            if "eval_loss" in logs:
+                figures["eval_loss"] = logs["eval_loss"]
+            if len(figures) > 4:
+                progress.write(**figures)
+
+    trainer = DPOTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(test_rows) if test_rows else None,
+        processing_class=tokenizer,
+        peft_config=_lora(cfg),
+        callbacks=[ToProgress()],
+    )
+    kept = trainer.train_dataset
+    real_tokens = sum(
+        2 * len(p) + len(c) + len(r)
+        for p, c, r in zip(
+            kept["prompt_ids"], kept["chosen_ids"], kept["rejected_ids"], strict=True
+        )
+    )
+    started = time.perf_counter()
+    output = trainer.train()
+    train_seconds = time.perf_counter() - started
+    eval_loss = trainer.evaluate()["eval_loss"] if test_rows else None
+    steps = trainer.state.global_step
+    progress.write(step=steps, eval_loss=eval_loss, done=steps, total=steps)
+    epochs = trainer.state.epoch or 0
+    result = {
+        "train_loss": output.training_loss,
+        "eval_loss": eval_loss,
+        "train_seconds": round(train_seconds, 3),
+        "tokens_per_second": round(real_tokens * epochs / train_seconds, 1),
+        "real_token_share": None,
+        "rows": len(kept),
+        "dropped_rows": len(train_rows) - len(kept),  # the prompt alone filled max_length
+        "test_rows": len(test_rows),
+        "steps": steps,
+    }
+    if trainer.accelerator.is_main_process:
+        result.update(_save(trainer.model, tokenizer, cfg, ctx["output_dir"]))
+    return result
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("torch", "transformers", "peft", "trl", "accelerate", "datasets"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def run(config_path: str | Path) -> dict:
+    """Train as the config says; return result.json's content (also written to disk)."""
+    import torch
+    import transformers
+
+    config_path = Path(config_path)
+    setup = json.loads(config_path.read_text(encoding="utf-8"))
+    cfg = RunConfig.from_dict(setup["config"])
+    workdir = config_path.parent
+    output_dir = Path(setup.get("output_dir") or workdir / "output")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data = setup.get("data") or {}
+    train_rows = [
+        row for f in data.get("train", []) for row in read_rows(f["path"], sha256=f.get("sha256"))
+    ]
+    test_rows = [
+        row for f in data.get("test", []) for row in read_rows(f["path"], sha256=f.get("sha256"))
+    ]
+    if not train_rows:
+        raise DataError("data.train", "has no rows.", hint="export a snapshot with a train split")
+    use_cpu = cfg.use_cpu if cfg.use_cpu is not None else not torch.cuda.is_available()
+    device = "cpu" if use_cpu else "cuda"
+    precision = resolve_precision(cfg.precision, device=device)
+    transformers.set_seed(cfg.seed)
+    ctx = {
+        "workdir": workdir,
+        "output_dir": output_dir,
+        "device": device,
+        "precision": precision,
+        "source": ModelSource(**setup["model"]),
+        "train_rows": train_rows,
+        "test_rows": test_rows,
+    }
+    trainer = train_dpo if cfg.method == "dpo" else train_sft
+    result = trainer(setup, cfg, ctx) | {"precision": precision, "device": device}
+    if int(os.environ.get("RANK", "0")) != 0:
+        return result
+    manifest = {
+        **setup,
+        "config": cfg.to_dict() | {"precision": precision},
+        "requested_precision": cfg.precision,
+        "versions": versions(),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "result": result,
+    }
+    (output_dir / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+    result["manifest_path"] = str(output_dir / "manifest.json")
+    (workdir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m training.entry <workdir>/config.json", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        result = run(argv[0])
+    except Stopped as exc:
+        print(f"Training {exc}.", file=sys.stderr, flush=True)
+        return EXIT_STOPPED
+    except Exception as exc:
+        # The last log line is what the run page shows as the error: make it the cause.
+        traceback.print_exc()
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps({k: result.get(k) for k in ("train_loss", "eval_loss", "adapter_path")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
