@@ -7,11 +7,14 @@ from types import ModuleType
 from . import (
     alpaca,
     alpaca_preference,
+    csv_in,
+    hf_datasets,
     messages_preference,
     openai_chat,
     openai_dpo,
     sharegpt,
     sharegpt_messages,
+    template_text,
     trl_preference,
 )
 from .base import FormatError
@@ -27,6 +30,9 @@ FORMATS: dict[str, ModuleType] = {
         trl_preference,
         openai_dpo,
         messages_preference,
+        template_text,
+        csv_in,
+        hf_datasets,
     )
 }
 
