@@ -1,0 +1,386 @@
+"""What an annotator edits: a record's answer as editor state, and the state back as content.
+
+Three editors share one shape of work: `state_from_record` draws the state, the editor posts
+it back (`state_from_form`), `content_from_state` turns it into the record's content fields and
+`label_of` names the decision (the tool picked, a text answer or a clarifying question) for
+agreement. Nothing here knows of HTTP or the database beyond reading a record's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+
+from curation.errors import InvalidInput
+
+INSTRUCTION, TOOL_CALL, CONVERSATION = "instruction", "tool_call", "conversation"
+MODE_TOOL, MODE_TEXT, MODE_CLARIFY = "tool", "text", "clarify"
+#: Labels for the tool-choice classification when no tool is called.
+LABEL_TEXT, LABEL_CLARIFY = "(text)", "(clarify)"
+MARKS = ("chosen", "rejected", "")
+
+
+@dataclass(frozen=True)
+class AnswerProblem:
+    code: str
+    message: str
+    hint: str = ""
+
+
+def tools_of(record) -> list[dict]:
+    return record.tools or record.project.tools or []
+
+
+def tool_schema(tools: list[dict], name: str) -> dict | None:
+    for tool in tools:
+        function = tool.get("function", tool)
+        if function.get("name") == name:
+            return function
+    return None
+
+
+def _assistant_tail(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split messages into the prompt and the final answer (trailing assistant turns)."""
+    end = len(messages)
+    while end and messages[end - 1].get("role") == "assistant":
+        end -= 1
+    return messages[:end], messages[end:]
+
+
+def editor_kind(record) -> str:
+    if record.kind == "instruction":
+        return INSTRUCTION
+    messages = record.messages or []
+    prompt, answer = _assistant_tail(messages)
+    simple = (
+        record.chosen is None
+        and record.rejected is None
+        and len(answer) <= 1
+        and all(m.get("role") in ("system", "user") for m in prompt)
+        and sum(1 for m in prompt if m.get("role") == "user") == 1
+        and len((answer[0].get("tool_calls") or []) if answer else []) <= 1
+    )
+    return TOOL_CALL if simple and tools_of(record) else CONVERSATION
+
+
+def arguments_of(call: dict) -> dict | str:
+    arguments = (call.get("function") or {}).get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            return arguments
+    return arguments
+
+
+def pretty(value) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def draft_message(draft) -> dict:
+    """A model draft as the assistant message it proposes."""
+    calls = draft.tool_calls or []
+    if calls:
+        normal = []
+        for call in calls:
+            function = call.get("function", call)
+            normal.append(
+                {
+                    "id": call.get("id") or _call_id(),
+                    "type": "function",
+                    "function": {
+                        "name": function.get("name", ""),
+                        "arguments": function.get("arguments", {}),
+                    },
+                }
+            )
+        return {"role": "assistant", "content": None, "tool_calls": normal}
+    return {"role": "assistant", "content": draft.text}
+
+
+def _call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def _text_mode(text: str) -> str:
+    return MODE_CLARIFY if text.rstrip().endswith(("?", "？")) else MODE_TEXT
+
+
+def tool_state(message: dict | None) -> dict:
+    """Tool-call editor state of one assistant message (None: nothing chosen yet)."""
+    if message is None:
+        return {"mode": "", "tool": "", "arguments_json": "{}", "content": ""}
+    calls = message.get("tool_calls") or []
+    if calls:
+        call = calls[0]
+        arguments = arguments_of(call)
+        return {
+            "mode": MODE_TOOL,
+            "tool": (call.get("function") or {}).get("name", ""),
+            "arguments_json": arguments if isinstance(arguments, str) else pretty(arguments),
+            "content": message.get("content") or "",
+            "call_id": call.get("id", ""),
+            "arguments_as_text": isinstance((call.get("function") or {}).get("arguments"), str),
+        }
+    text = message.get("content") or ""
+    return {"mode": _text_mode(text), "tool": "", "arguments_json": "{}", "content": text}
+
+
+def answer_message(record) -> dict | None:
+    if record.kind == "instruction":
+        return None
+    return next(iter(_assistant_tail(record.messages or [])[1]), None)
+
+
+def state_from_record(record, drafts=()) -> dict:
+    kind = editor_kind(record)
+    if kind == INSTRUCTION:
+        return {"output": record.output or ""}
+    if kind == TOOL_CALL:
+        return tool_state(answer_message(record))
+    prompt, answer = _assistant_tail(record.messages or [])
+    if record.chosen is not None or record.rejected is not None:
+        prompt = record.messages or []
+    candidates = []
+    for source, mark, messages in (
+        ([("answer", "chosen", answer)] if answer and record.chosen is None else [])
+        + [("chosen", "chosen", record.chosen or [])]
+        + [("rejected", "rejected", record.rejected or [])]
+    ):
+        if messages:
+            candidates.append({"source": source, "mark": mark, "messages": messages})
+    for draft in drafts:
+        messages = [draft_message(draft)]
+        if all(c["messages"] != messages for c in candidates):
+            candidates.append({"source": draft.model_name, "mark": "", "messages": messages})
+    return {
+        "messages": [_message_state(m) for m in prompt],
+        "candidates": candidates,
+        "new_answer": "",
+    }
+
+
+def _message_state(message: dict) -> dict:
+    calls = message.get("tool_calls")
+    return {
+        "role": message.get("role", "user"),
+        "content": message.get("content") if isinstance(message.get("content"), str) else "",
+        "tool_calls_json": pretty(calls) if calls else "",
+        "rest": {k: v for k, v in message.items() if k not in ("role", "content", "tool_calls")},
+        "content_was_null": message.get("content") is None,
+    }
+
+
+def state_from_form(kind: str, data: Mapping[str, str]) -> dict:
+    """The editor's posted fields (a flat mapping) as state; unknown keys are ignored."""
+    if kind == INSTRUCTION:
+        return {"output": data.get("output", "")}
+    if kind == TOOL_CALL:
+        return {
+            "mode": data.get("mode", ""),
+            "tool": data.get("tool", "") if data.get("mode") == MODE_TOOL else "",
+            "arguments_json": data.get("arguments_json", "{}"),
+            "content": data.get("content", ""),
+            "call_id": data.get("call_id", ""),
+            "arguments_as_text": data.get("arguments_as_text", "1") == "1",
+        }
+    state = {"messages": [], "candidates": [], "new_answer": data.get("new_answer", "")}
+    i = 0
+    while f"m-{i}-role" in data:
+        state["messages"].append(
+            {
+                "role": data[f"m-{i}-role"],
+                "content": data.get(f"m-{i}-content", ""),
+                "tool_calls_json": data.get(f"m-{i}-tool_calls", ""),
+                "rest": _loads(data.get(f"m-{i}-rest", "{}"), f"message {i + 1}") or {},
+                "content_was_null": data.get(f"m-{i}-null") == "1",
+            }
+        )
+        i += 1
+    i = 0
+    while f"c-{i}-messages" in data:
+        mark = data.get(f"c-{i}-mark", "")
+        state["candidates"].append(
+            {
+                "source": data.get(f"c-{i}-source", ""),
+                "mark": mark if mark in MARKS else "",
+                "messages": _loads(data[f"c-{i}-messages"], f"answer {i + 1}") or [],
+            }
+        )
+        i += 1
+    return state
+
+
+def _loads(text: str, where: str):
+    try:
+        return json.loads(text) if text.strip() else None
+    except json.JSONDecodeError as e:
+        raise InvalidInput(
+            _("This is not valid JSON: %(error)s") % {"error": e.msg},
+            hint=_("Fix the JSON at line %(line)s, column %(col)s.")
+            % {"line": e.lineno, "col": e.colno},
+            where=where,
+        ) from None
+
+
+def tool_message(state: dict, tools: list[dict]) -> dict:
+    """The assistant message a tool-call state stands for; raises InvalidInput if incomplete."""
+    mode = state.get("mode")
+    if mode == MODE_TOOL:
+        name = state.get("tool", "")
+        if tool_schema(tools, name) is None:
+            raise InvalidInput(
+                _("Pick a tool."),
+                hint=_("Press 1–9 for a tool, 0 for a text answer, q to ask a question."),
+                where="tool",
+            )
+        arguments = _loads(state.get("arguments_json", ""), _("arguments"))
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise InvalidInput(
+                _("The arguments must be a JSON object."),
+                hint=_('Wrap them in { }, e.g. {"product_name": "T恤"}.'),
+                where=_("arguments"),
+            )
+        as_text = state.get("arguments_as_text", True)
+        call = {
+            "id": state.get("call_id") or _call_id(),
+            "type": "function",
+            "function": {
+                "name": name,
+                "arguments": json.dumps(arguments, ensure_ascii=False) if as_text else arguments,
+            },
+        }
+        return {"role": "assistant", "content": state.get("content") or None, "tool_calls": [call]}
+    if mode in (MODE_TEXT, MODE_CLARIFY):
+        text = state.get("content", "")
+        if not text.strip():
+            raise InvalidInput(
+                _("The answer is empty."),
+                hint=_("Write the answer or pick a tool."),
+                where="content",
+            )
+        return {"role": "assistant", "content": text}
+    raise InvalidInput(
+        _("Choose what the assistant does."),
+        hint=_("Press 1–9 for a tool, 0 for a text answer, q to ask a question."),
+        where="tool",
+    )
+
+
+def content_from_state(record, state: dict) -> dict:
+    """Content fields to write; raises InvalidInput when the state cannot become a record."""
+    kind = editor_kind(record)
+    if kind == INSTRUCTION:
+        return {"output": state.get("output", "")}
+    if kind == TOOL_CALL:
+        prompt, _answer = _assistant_tail(record.messages or [])
+        return {"messages": [*prompt, tool_message(state, tools_of(record))]}
+    prompt = []
+    for i, m in enumerate(state.get("messages", [])):
+        message = {"role": m["role"], **m.get("rest", {})}
+        message["content"] = (
+            None if (m.get("content_was_null") and not m.get("content")) else m.get("content", "")
+        )
+        calls = _loads(m.get("tool_calls_json", ""), _("message %(n)s") % {"n": i + 1})
+        if calls:
+            message["tool_calls"] = calls
+        prompt.append({k: message[k] for k in ("role", "content", "tool_calls") if k in message})
+        prompt[-1].update({k: v for k, v in message.items() if k not in prompt[-1]})
+    candidates = list(state.get("candidates", []))
+    if state.get("new_answer", "").strip():
+        better = {"role": "assistant", "content": state["new_answer"]}
+        for c in candidates:
+            if c["mark"] == "chosen":
+                c["mark"] = ""
+        candidates.append({"source": "human", "mark": "chosen", "messages": [better]})
+    chosen = [c for c in candidates if c["mark"] == "chosen"]
+    rejected = [c for c in candidates if c["mark"] == "rejected"]
+    if len(chosen) != 1:
+        raise InvalidInput(
+            _("Mark exactly one answer as chosen (%(n)s are).") % {"n": len(chosen)},
+            hint=_("Press c on the best answer, or write a better one with w."),
+            where=_("answers"),
+        )
+    if len(rejected) > 1:
+        raise InvalidInput(
+            _("Mark at most one answer as rejected (%(n)s are).") % {"n": len(rejected)},
+            hint=_("Press x again on an answer to clear its mark."),
+            where=_("answers"),
+        )
+    if rejected or record.chosen is not None or record.rejected is not None:
+        return {
+            "messages": prompt,
+            "chosen": chosen[0]["messages"],
+            "rejected": rejected[0]["messages"] if rejected else [],
+        }
+    return {"messages": [*prompt, *chosen[0]["messages"]]}
+
+
+def final_answer(record, content: dict | None = None) -> dict | str | None:
+    """The answer a record gives, after `content` if given: output text or assistant message."""
+    fields = {name: getattr(record, name) for name in ("output", "messages", "chosen")}
+    fields.update(content or {})
+    if record.kind == "instruction":
+        return fields["output"] or ""
+    if fields.get("chosen"):
+        return fields["chosen"][0]
+    return next(iter(_assistant_tail(fields.get("messages") or [])[1]), None)
+
+
+def label_of(answer: dict | str | None, *, mode: str = "") -> tuple[str, dict | None]:
+    """(tool-choice label, arguments) of an answer: the classification agreement compares."""
+    if not isinstance(answer, dict):
+        return LABEL_TEXT, None
+    calls = answer.get("tool_calls") or []
+    if calls:
+        arguments = arguments_of(calls[0])
+        name = (calls[0].get("function") or {}).get("name", "")
+        return name, arguments if isinstance(arguments, dict) else {"(raw)": arguments}
+    if mode == MODE_CLARIFY or (
+        not mode and _text_mode(answer.get("content") or "") == MODE_CLARIFY
+    ):
+        return LABEL_CLARIFY, None
+    return LABEL_TEXT, None
+
+
+def answer_problems(record, content: dict) -> list[AnswerProblem]:
+    """Schema problems of the answer's tool calls (empty for text answers)."""
+    answer = final_answer(record, content)
+    if not isinstance(answer, dict) or not answer.get("tool_calls"):
+        return []
+    try:
+        from curation.toolcheck import check_tool_calls
+    except ImportError:  # the shared checker has not landed yet
+        check_tool_calls = _check_with_jsonschema
+    return [
+        AnswerProblem(p.code, p.message, getattr(p, "hint", ""))
+        for p in check_tool_calls([answer], tools_of(record))
+    ]
+
+
+def _check_with_jsonschema(messages: list[dict], tools: list[dict]) -> list[AnswerProblem]:
+    from jsonschema import Draft202012Validator
+
+    problems = []
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            name = (call.get("function") or {}).get("name", "")
+            schema = tool_schema(tools, name)
+            if schema is None:
+                problems.append(AnswerProblem("unknown_tool", f'no tool is called "{name}"'))
+                continue
+            arguments = arguments_of(call)
+            if not isinstance(arguments, dict):
+                problems.append(AnswerProblem("bad_json", "the arguments are not a JSON object"))
+                continue
+            validator = Draft202012Validator(schema.get("parameters") or {"type": "object"})
+            for error in sorted(validator.iter_errors(arguments), key=str):
+                where = ".".join(str(p) for p in error.absolute_path) or name
+                problems.append(AnswerProblem("schema", f"{where}: {error.message}"))
+    return problems
