@@ -9,7 +9,10 @@ from training import jobs
 from training.models import Job
 
 #: kind -> "module.function" that runs a job of that kind (and calls jobs.run_child).
-HANDLERS: dict[str, str] = {}
+HANDLERS: dict[str, str] = {
+    "train": "training.runs.run_training_job",
+    "compare": "training.compare.run_compare_job",
+}
 
 
 @task()
