@@ -12,7 +12,7 @@ from django.db import transaction
 from curation import demo_data
 from curation.formats import get as get_format
 from curation.imports import import_rows
-from curation.models import Membership, Project, Role
+from curation.models import Membership, Project, Record, Role
 
 DEMO_SLUG = "live-shop"
 DEMO_USERS = (
@@ -31,7 +31,9 @@ class DemoSetup:
 
 
 @transaction.atomic
-def setup_demo(*, password: str, seed: int = 0, rows: int = 1000) -> DemoSetup:
+def setup_demo(
+    *, password: str, seed: int = 0, rows: int = 1000, queue_rows: int = 200
+) -> DemoSetup:
     User = get_user_model()
     users = {}
     for username, _role, staff in DEMO_USERS:
@@ -60,16 +62,30 @@ def setup_demo(*, password: str, seed: int = 0, rows: int = 1000) -> DemoSetup:
         )
     created = 0
     if not project.records.exists():
-        text = "".join(
-            json.dumps(row, ensure_ascii=False) + "\n"
-            for row in demo_data.generate(seed=seed, n=rows)
-        )
-        report = import_rows(
-            project,
-            get_format("openai_chat").read(io.StringIO(text)),
-            actor=users["engineer"],
-            format_name="openai_chat",
-            source=f"demo_data seed={seed}",
-        )
-        created = report.imported
+        # The curated set: answers are right by construction, so they go in as accepted and
+        # are what the demo trains and compares on.
+        gold = demo_data.generate(seed=seed, n=rows)
+        created += _import(project, gold, users["engineer"], Record.Status.ACCEPTED, f"seed={seed}")
+        # The work queue: fresh requests without answers, for the model to draft and the
+        # annotators to correct.
+        known = {row["messages"][0]["content"] for row in gold}
+        queue = [
+            {"messages": row["messages"][:1]}
+            for row in demo_data.generate(seed=seed + 1, n=queue_rows)
+            if row["messages"][0]["content"] not in known
+        ]
+        created += _import(project, queue, users["engineer"], Record.Status.NEW, f"seed={seed + 1}")
     return DemoSetup(project=project, users=list(users), created_records=created)
+
+
+def _import(project: Project, rows: list[dict], actor, status: str, label: str) -> int:
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    report = import_rows(
+        project,
+        get_format("openai_chat").read(io.StringIO(text)),
+        actor=actor,
+        format_name="openai_chat",
+        status=status,
+        source=f"demo_data {label}",
+    )
+    return report.imported

@@ -41,3 +41,34 @@ def answer_tool_name(row: Row | Record) -> str:
             if isinstance(name, str):
                 return name[:100]
     return ""
+
+
+def record_messages(row: Row | Record, *, answer: bool = True) -> list[dict]:
+    """A record as OpenAI-style messages: what drafting, training and comparison feed to
+    training.prompting. With answer=False the answer is left off (the prompt to draft from).
+
+    The answer of a conversation is its trailing assistant turns, or the chosen candidate
+    when the record holds candidates; of an instruction pair, its output.
+    """
+    from training.prompting import instruction_messages
+
+    if row.kind == Record.Kind.INSTRUCTION:
+        output = row.output if answer else None
+        if answer and output is None and row.chosen:
+            output = row.chosen[0].get("content") or ""
+        return instruction_messages(
+            row.instruction or "",
+            row.input or "",
+            output,
+            system=row.system or "",
+            history=row.history,
+        )
+    messages = [{"role": "system", "content": row.system}] if row.system else []
+    messages += [dict(m) for m in row.messages or []]
+    if row.chosen:
+        if answer:
+            messages += [dict(m) for m in row.chosen]
+    elif not answer:
+        while messages and messages[-1].get("role") == "assistant":
+            messages.pop()
+    return messages
