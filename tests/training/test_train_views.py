@@ -1,0 +1,128 @@
+"""Training pages: engineers only (outsiders 404, other roles 403), launch, preview, progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from training import runs
+from training.models import BaseModel, Job, TrainingRun
+
+from .test_runs import write_snapshot
+
+
+@pytest.fixture(autouse=True)
+def dirs(settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.RUNS_DIR = tmp_path / "data" / "runs"
+    settings.JOBS_DIR = tmp_path / "data" / "jobs"
+    settings.MODEL_CACHE_DIR = tmp_path / "models"
+
+
+@pytest.fixture
+def setup(project, people, tiny_model_dir, glaive_records):
+    base = BaseModel.objects.create(name="tiny", kind="local", source=str(tiny_model_dir))
+    rows = [{"messages": m, "tools": t} for m, t in glaive_records[:6]]
+    snapshot = write_snapshot(project, rows, fmt="openai_chat")
+    return base, snapshot
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("outsider", 404), ("annotator", 403), ("reviewer", 403), ("engineer", 200)]
+)
+def test_only_engineers_see_the_training_page(client_for, project, who, status):
+    response = client_for(who).get(reverse("training:runs", args=[project.slug]))
+    assert response.status_code == status
+
+
+def form(base, snapshot, **extra) -> dict:
+    data = {
+        "base_model": base.pk,
+        "snapshot": snapshot.pk,
+        "method": "sft",
+        "lora_rank": 8,
+        "lora_alpha": 16,
+        "epochs": 1,
+        "max_steps": 2,
+        "batch_size": 2,
+        "grad_accum": 1,
+        "max_length": 128,
+        "precision": "fp32",
+        "seed": 3,
+        "queue": "default",
+    }
+    return data | extra
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_engineer_launches_a_run_from_the_page(client_for, project, setup):
+    client = client_for("engineer")
+    response = client.post(reverse("training:runs", args=[project.slug]), form(*setup))
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302 and response.url.endswith(f"/runs/{run.pk}/")
+    assert run.config["lora_rank"] == 8 and run.config["seed"] == 3
+    assert run.job.status == Job.Status.QUEUED
+
+
+def test_a_reviewer_cannot_launch(client_for, project, setup):
+    response = client_for("reviewer").post(
+        reverse("training:runs", args=[project.slug]), form(*setup)
+    )
+    assert response.status_code == 403 and not TrainingRun.objects.exists()
+
+
+def test_the_preview_marks_the_trained_tool_call(client_for, project, setup):
+    response = client_for("engineer").get(
+        reverse("training:preview", args=[project.slug]),
+        form(*setup),
+        headers={"HX-Request": "true"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<mark class="trained">&lt;tool_call&gt;' in html
+    assert "Rows longer than 128 tokens" in html
+
+
+def test_the_run_page_polls_while_running_and_shows_a_failure(client_for, project, people, setup):
+    base, snapshot = setup
+    run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
+    client = client_for("engineer")
+    url = reverse("training:run", args=[project.slug, run.pk])
+    progress = Path(run.job.workdir) / "progress.jsonl"
+    progress.write_text(
+        "".join(
+            json.dumps({"step": s, "loss": 3.0 - s / 10, "done": s, "total": 9}) + "\n"
+            for s in (1, 2, 3)
+        )
+    )
+    Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, done=3, total=9)
+    partial = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 2s"' in partial and "<polyline" in partial
+    assert "<html" not in partial
+    Job.objects.filter(pk=run.job_id).update(
+        status=Job.Status.FAILED,
+        error="The job's process exited with code 1: boom",
+        log_tail="Traceback\nboom",
+    )
+    page = client.get(url).content.decode()
+    assert "exited with code 1: boom" in page and "Traceback" in page
+    assert 'hx-trigger="every 2s"' not in page
+
+
+def test_cancel_from_the_page_stops_a_queued_run(client_for, project, people, setup):
+    base, snapshot = setup
+    run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
+    response = client_for("engineer").post(reverse("training:cancel", args=[project.slug, run.pk]))
+    assert response.status_code == 302
+    run.job.refresh_from_db()
+    assert run.job.status == Job.Status.CANCELLED
+
+
+def test_outsiders_get_404_for_a_run(client_for, project, people, setup):
+    base, snapshot = setup
+    run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
+    url = reverse("training:run", args=[project.slug, run.pk])
+    assert client_for("outsider").get(url).status_code == 404
