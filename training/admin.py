@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from training.models import BaseModel, Comparison, Job, Judgement, TrainingRun
 
@@ -29,11 +31,88 @@ class JobAdmin(admin.ModelAdmin):
         self.message_user(request, f"Asked {queryset.count()} job(s) to stop.")
 
 
+class TrainingRunForm(forms.ModelForm):
+    """Saving the form launches a run (training.runs.launch_run); a run is never edited."""
+
+    queue = forms.ChoiceField(choices=[("default", "default"), ("cpu", "cpu"), ("gpu", "gpu")])
+
+    class Meta:
+        model = TrainingRun
+        fields = ["project", "snapshot", "base_model", "method", "config"]
+        help_texts = {
+            "config": 'Hyper-parameters as JSON, e.g. {"max_steps": 50, "lora_rank": 16}; '
+            "empty means the defaults."
+        }
+
+    def clean(self) -> dict:
+        from curation.errors import CurationError
+        from curation.models import Role
+        from training.runs import parse_config
+
+        data = super().clean()
+        project, snapshot = data.get("project"), data.get("snapshot")
+        if project and not project.has_role(self.user, Role.ENGINEER):
+            raise ValidationError("Only engineers of this project can launch training runs.")
+        if project and snapshot and snapshot.project_id != project.pk:
+            self.add_error("snapshot", "This snapshot belongs to another project.")
+        try:
+            parse_config(data.get("method") or "sft", data.get("config") or {})
+        except CurationError as e:
+            self.add_error("config", str(e))
+        return data
+
+
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "base_model", "method", "job", "created_at"]
     list_filter = ["project", "method", "base_model"]
     raw_id_fields = ["job", "snapshot"]
+    form = TrainingRunForm
+    actions = ["launch_again"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user
+        return form
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in TrainingRun._meta.fields] if obj else []
+
+    def save_model(self, request, obj, form, change) -> None:
+        from curation.errors import CurationError
+        from training.runs import launch_run
+
+        data = form.cleaned_data
+        try:
+            run = launch_run(
+                data["project"],
+                request.user,
+                base_model=data["base_model"],
+                snapshot=data["snapshot"],
+                method=data["method"],
+                config=data.get("config") or {},
+                queue=data["queue"],
+            )
+        except CurationError as e:  # checked in the form already; a race is still an error
+            raise ValidationError(str(e)) from e
+        obj.pk = run.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="Launch again (same snapshot, model and hyper-parameters)")
+    def launch_again(self, request, queryset) -> None:
+        from curation.errors import CurationError
+        from training.runs import launch_again
+
+        for run in queryset:
+            try:
+                new = launch_again(run, request.user)
+            except CurationError as e:
+                self.message_user(request, f"Run #{run.pk}: {e}", level="error")
+            else:
+                self.message_user(request, f"Run #{run.pk} launched again as run #{new.pk}.")
 
 
 @admin.register(Comparison)

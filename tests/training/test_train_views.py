@@ -126,3 +126,56 @@ def test_outsiders_get_404_for_a_run(client_for, project, people, setup):
     run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
     url = reverse("training:run", args=[project.slug, run.pk])
     assert client_for("outsider").get(url).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_add_form_launches_a_run_and_the_action_launches_it_again(
+    client_for, project, setup
+):
+    base, snapshot = setup
+    client = client_for("engineer")
+    data = {
+        "project": project.pk,
+        "snapshot": snapshot.pk,
+        "base_model": base.pk,
+        "method": "sft",
+        "config": '{"max_steps": 2}',
+        "queue": "default",
+    }
+    from django.contrib.auth.models import Permission
+
+    from training.models import TrainingRun as Run
+
+    user = project.memberships.get(role="engineer").user
+    user.user_permissions.add(*Permission.objects.filter(codename__endswith="trainingrun"))
+    response = client.post(reverse("admin:training_trainingrun_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    run = Run.objects.get()
+    assert run.config["max_steps"] == 2 and run.job.status == Job.Status.QUEUED
+    client.post(
+        reverse("admin:training_trainingrun_changelist"),
+        {"action": "launch_again", "_selected_action": [run.pk]},
+    )
+    again = Run.objects.exclude(pk=run.pk).get()
+    assert again.config == run.config and again.snapshot_id == run.snapshot_id
+
+
+def test_the_admin_form_refuses_a_bad_hyper_parameter(client_for, project, setup):
+    from django.contrib.auth.models import Permission
+
+    base, snapshot = setup
+    user = project.memberships.get(role="engineer").user
+    user.user_permissions.add(*Permission.objects.filter(codename__endswith="trainingrun"))
+    response = client_for("engineer").post(
+        reverse("admin:training_trainingrun_add"),
+        {
+            "project": project.pk,
+            "snapshot": snapshot.pk,
+            "base_model": base.pk,
+            "method": "sft",
+            "config": '{"lora_rank": 0}',
+            "queue": "default",
+        },
+    )
+    assert response.status_code == 200 and "lora_rank" in response.content.decode()
+    assert not TrainingRun.objects.exists()
