@@ -1,0 +1,378 @@
+"""Tune-and-compare end to end with a tiny random model and a tiny LoRA adapter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from curation.models import ExportSnapshot, Record
+from training import compare, compare_entry
+from training.models import BaseModel, Comparison, Job, TrainingRun
+
+STOCK = {"name": "check_stock", "arguments": {"product": "蓝色T恤"}}
+
+
+def chat(user: str, answer: dict | str) -> dict:
+    if isinstance(answer, str):
+        reply = {"role": "assistant", "content": answer}
+    else:
+        function = {"name": answer["name"], "arguments": json.dumps(answer["arguments"])}
+        reply = {"role": "assistant", "content": "", "tool_calls": [{"function": function}]}
+    return {"messages": [{"role": "user", "content": user}, reply]}
+
+
+TRAIN = [
+    chat(
+        "有没有红色连衣裙的库存？", {"name": "check_stock", "arguments": {"product": "红色连衣裙"}}
+    ),
+    chat("你好", "你好！请问需要什么？"),
+]
+TEST = [
+    chat("查一下蓝色T恤还有货吗", STOCK),
+    {
+        "messages": [
+            {"role": "user", "content": "白色球鞋有库存吗"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"function": {"name": "check_stock", "arguments": '{"product": "白色球鞋"}'}}
+                ],
+            },
+            {"role": "tool", "content": '{"stock": 3}'},
+            {"role": "assistant", "content": "白色球鞋还有3双。"},
+        ]
+    },
+    chat("谢谢", "不客气！"),
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tiny_model_dir, tmp_path_factory) -> Path:
+    """A LoRA adapter with random (non-zero) weights, so the tuned model answers differently."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("run-output")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    get_peft_model(model, lora).save_pretrained(out / "adapter")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out / "adapter")
+    (out / "manifest.json").write_text(json.dumps({"prompt": {"system_prompt": ""}}))
+    return out / "adapter"
+
+
+@pytest.fixture
+def data_dir(settings, tmp_path) -> Path:
+    settings.DATA_DIR = tmp_path / "data"
+    settings.JOBS_DIR = tmp_path / "data" / "jobs"
+    settings.MODEL_CACHE_DIR = tmp_path / "data" / "models"
+    return settings.DATA_DIR
+
+
+@pytest.fixture
+def snapshot(project, data_dir) -> ExportSnapshot:
+    folder = data_dir / "exports" / "s1"
+    folder.mkdir(parents=True)
+    files = []
+    for split, rows in (("train", TRAIN), ("test", TEST)):
+        (folder / f"{split}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
+        files.append({"split": split, "path": f"exports/s1/{split}.jsonl", "rows": len(rows)})
+    return ExportSnapshot.objects.create(
+        project=project, format="openai_chat", files=files, directory="exports/s1"
+    )
+
+
+@pytest.fixture
+def run(project, snapshot, people, tiny_model_dir, tiny_adapter) -> TrainingRun:
+    base = BaseModel.objects.create(name="tiny-llama", kind="local", source=str(tiny_model_dir))
+    return TrainingRun.objects.create(
+        project=project,
+        snapshot=snapshot,
+        base_model=base,
+        adapter_path=str(tiny_adapter),
+        created_by=people["engineer"],
+    )
+
+
+OPTIONS = {"max_new_tokens": 8, "enqueue": False}
+_FINISHED: dict[str, Path] = {}
+
+
+@pytest.fixture
+def finished(run, people, tmp_path_factory) -> Comparison:
+    """A succeeded comparison of the run; the child's work is done once per session, in
+    process, and its files are copied into each test's job directory."""
+    comparison = compare.compare_run(run, people["engineer"], **OPTIONS)
+    job = comparison.job
+    if "dir" not in _FINISHED:
+        workdir = tmp_path_factory.mktemp("compare-child")
+        config = compare.child_config(comparison)
+        config["probe"]["max_new_tokens"] = 4
+        (workdir / "config.json").write_text(json.dumps(config))
+        compare_entry.run(workdir / "config.json")
+        _FINISHED["dir"] = workdir
+    shutil.copytree(_FINISHED["dir"], job.workdir, dirs_exist_ok=True)
+    report = json.loads((Path(job.workdir) / "report.json").read_text())
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUCCEEDED)
+    Comparison.objects.filter(pk=comparison.pk).update(report=report)
+    comparison.refresh_from_db()
+    return comparison
+
+
+SCORED = ("label", "tool_name_correct", "arguments_exact", "errors", "exact", "chrf", "rouge_l")
+
+
+@pytest.fixture
+def scripted(finished) -> Comparison:
+    """`finished`, with `tuned` answering like the reference on all but the last example (the
+    tiny random model answers blank lines, the same for both), rescored by the child's code."""
+    workdir = Path(finished.job.workdir)
+    lines = (workdir / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+    examples = [json.loads(line) for line in lines]
+    by_example = [e.pop("outputs") for e in examples]
+    outputs = {name: [o[name] for o in by_example] for name in ("base", "tuned")}
+    for outs in outputs.values():
+        for out in outs:
+            for key in SCORED:
+                out.pop(key, None)
+    for e, out in zip(examples, outputs["tuned"], strict=True):
+        answer = e["reference"] if e["index"] < len(examples) - 1 else "好的"
+        kind = "text" if isinstance(answer, str) else "tool_calls"
+        out |= {"answer": answer, "raw": compare_entry.answer_text(answer), "parse": kind}
+    report = finished.report | compare_entry.score(examples, outputs, {})
+    compare_entry.write_outputs(workdir, examples, outputs, report)
+    Comparison.objects.filter(pk=finished.pk).update(report=report)
+    finished.refresh_from_db()
+    return finished
+
+
+# --- contenders ------------------------------------------------------------------------------
+
+
+def test_default_contenders_are_base_with_the_long_prompt_and_tuned_with_the_short(run, project):
+    base, tuned = compare.default_contenders(run)
+    assert (base["name"], tuned["name"]) == ("base", "tuned")
+    assert base["adapter"] == "" and tuned["adapter"] == run.adapter_path
+    assert base["prompt"]["system_prompt"] == project.system_prompt
+    assert base["prompt"]["tools"] == project.tools
+    # the few-shot examples come from the train split, never from the test split
+    shots = base["prompt"]["few_shot"]
+    assert shots and all(s in [r["messages"] for r in TRAIN] for s in shots)
+    assert tuned["prompt"] == {"system_prompt": ""}  # what the run's manifest says it trained on
+
+
+def test_a_run_without_an_adapter_cannot_be_compared(run):
+    from curation.errors import InvalidInput
+
+    run.adapter_path = ""
+    with pytest.raises(InvalidInput, match="has no adapter"):
+        compare.default_contenders(run)
+
+
+def test_a_snapshot_without_a_test_split_is_refused(run, people):
+    from curation.errors import InvalidInput
+
+    run.snapshot.files = [f for f in run.snapshot.files if f["split"] != "test"]
+    run.snapshot.save()
+    with pytest.raises(InvalidInput, match="no test split"):
+        compare.compare_run(run, people["engineer"], **OPTIONS)
+
+
+def test_only_engineers_launch(run, people):
+    from curation.errors import NotAllowed
+
+    with pytest.raises(NotAllowed):
+        compare.compare_run(run, people["reviewer"], **OPTIONS)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def _outputs(answers: list, latency: float) -> list[dict]:
+    return [
+        {
+            "raw": json.dumps(a) if not isinstance(a, str) else a,
+            "parse": "text" if isinstance(a, str) else "tool_calls",
+            "answer": a,
+            "latency_ms": latency,
+            "prompt_tokens": 100,
+            "completion_tokens": 10,
+            "finish_reason": "stop",
+        }
+        for a in answers
+    ]
+
+
+def test_scoring_fills_each_example_and_aggregates_by_kind():
+    examples = compare_entry.load_examples(
+        TEST, project_tools=[{"function": {"name": "check_stock"}}]
+    )
+    assert [e["kind"] for e in examples] == ["tool_call", "tool_call", "text", "text"]
+    assert [e["record_kind"] for e in examples] == [
+        "instruction",
+        "conversation",
+        "conversation",
+        "instruction",
+    ]
+    shoes = {"name": "check_stock", "arguments": {"product": "白色球鞋"}}
+    right = [[STOCK], [shoes], "白色球鞋还有3双。", "不客气！"]
+    wrong = [
+        [{"name": "check_stock", "arguments": {"product": "T恤"}}],
+        "不知道",
+        "白色球鞋还有3双。",
+        "好的",
+    ]
+    outputs = {"base": _outputs(wrong, 900.0), "tuned": _outputs(right, 300.0)}
+    report = compare_entry.score(examples, outputs, {"price_per_hour": 3.6})
+    base, tuned = report["headline"]
+    assert tuned["tool_name_accuracy"] == 1.0 and base["tool_name_accuracy"] == 0.75
+    assert tuned["argument_exact_match"] == 1.0 and base["argument_exact_match"] == 0.0
+    assert tuned["exact_match"] == 1.0 and base["exact_match"] == 0.5
+    assert (tuned["latency_p50_ms"], base["latency_p50_ms"]) == (300.0, 900.0)
+    assert tuned["cost_per_1k_requests"] == pytest.approx(3.6 * 0.3 * 1000 / 3600)
+    assert outputs["base"][0]["errors"] == ["wrong_value"] and outputs["base"][0]["failed"]
+    assert outputs["base"][1]["errors"] == ["wrong_tool"]
+    assert not any(o["failed"] for o in outputs["tuned"])
+    by_kind = report["contenders"][0]["by_kind"]
+    assert by_kind["answer:tool_call"]["argument_exact_match"] == 0.0
+    assert by_kind["answer:text"]["exact_match"] == 0.5
+    latency = next(s for s in report["significance"] if s["metric"] == "latency_ms")
+    assert latency["contender"] == "tuned" and latency["difference"] == -600.0
+    # the diff shows what the output lacks against the reference
+    assert ["-", "蓝色"] in outputs["base"][0]["diff"]
+
+
+def test_a_text_only_project_has_no_tool_metrics():
+    examples = compare_entry.load_examples([chat("谢谢", "不客气！")], project_tools=None)
+    outputs = {"a": _outputs(["不客气！"], 1.0), "b": _outputs(["好"], 2.0)}
+    report = compare_entry.score(examples, outputs, {})
+    assert report["headline"][0]["tool_name_accuracy"] is None
+    assert report["headline"][0]["chrf"] == 100.0
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def test_the_child_answers_every_turn_for_every_contender_and_probes_forgetting(finished):
+    report = finished.report
+    assert report["examples"] == 4 and report["rows"] == 3
+    assert [h["name"] for h in report["headline"]] == ["base", "tuned"]
+    base, tuned = report["headline"]
+    assert base["prompt_tokens_mean"] > tuned["prompt_tokens_mean"]  # the long prompt
+    assert all(0 <= h["tool_name_accuracy"] <= 1 and h["latency_p50_ms"] > 0 for h in (base, tuned))
+    examples = compare.examples_of(finished)
+    assert len(examples) == 4
+    for e in examples:
+        for out in e["outputs"].values():
+            assert out["prompt_tokens"] > 0 and out["completion_tokens"] > 0
+            assert "diff" in out and "label" in out
+    probe = report["probe"]
+    assert probe["drift"]["n"] == len(probe["rows"]) > 10
+    assert set(probe["rows"][0]["answers"]) == {"base", "tuned"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_compare_command_runs_the_job_and_prints_json(run, capsys):
+    call_command(
+        "compare",
+        "--run",
+        str(run.pk),
+        "--inline",
+        "--json",
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "4",
+        "--no-probe",
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["status"] == "succeeded" and summary["examples"] == 1
+    names = [c["name"] for c in summary["contenders"]]
+    assert names == ["base", "tuned"]
+    for c in summary["contenders"]:
+        assert isinstance(c["tool_name_accuracy"], float)
+        assert isinstance(c["latency_p50_ms"], float) and isinstance(c["prompt_tokens_mean"], float)
+        assert c["chrf"] is None  # the one test row answers with a tool call: no text metrics
+    comparison = Comparison.objects.get(pk=summary["comparison"])
+    assert comparison.job.done == comparison.job.total == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_a_running_comparison(run, people):
+    from training import jobs
+
+    comparison = compare.compare_run(run, people["engineer"], **OPTIONS)
+
+    def cancel_soon():
+        time.sleep(1.0)
+        jobs.request_cancel(Job.objects.get(pk=comparison.job_id))
+
+    threading.Thread(target=cancel_soon).start()
+    job = compare.run_compare_job(comparison.job)
+    assert job.status == Job.Status.CANCELLED
+    comparison.refresh_from_db()
+    assert comparison.report == {}
+
+
+# --- failures back to work -------------------------------------------------------------------
+
+
+def test_failures_go_to_the_annotation_queue_once(scripted, people):
+    finished = scripted
+    examples = compare.examples_of(finished)
+    failed = [e for e in examples if e["outputs"]["base"]["failed"]]
+    assert len(failed) == 2  # blank answers where a tool call was due
+    sent = compare.send_failures_to_queue(finished, people["engineer"], contender="base")
+    assert sent["created"] == len(failed)
+    records = Record.objects.filter(tags__name=f"compare-failure:{finished.pk}")
+    assert records.count() == len(failed)
+    for record in records:
+        assert record.status == Record.Status.NEW and record.split == Record.Split.TEST
+        assert record.messages[-1]["role"] == "assistant"  # the reference answer
+        draft = record.drafts.get()
+        assert draft.text == examples[record.source_index]["outputs"]["base"]["raw"]
+    again = compare.send_failures_to_queue(finished, people["engineer"], contender="base")
+    assert again["created"] == 0
+
+
+def test_reviewers_cannot_send_failures(finished, people):
+    from curation.errors import NotAllowed
+
+    with pytest.raises(NotAllowed):
+        compare.send_failures_to_queue(finished, people["reviewer"], contender="base")
+
+
+# --- blind A/B -------------------------------------------------------------------------------
+
+
+def test_sides_are_random_per_example_but_fixed_per_judge(finished, people):
+    rita, emil = people["reviewer"], people["engineer"]
+    plans = [compare._ab_plan(finished, rita, i) for i in range(40)]
+    assert {p[0] for p in plans} == {"base", "tuned"}  # each side holds each contender
+    assert plans == [compare._ab_plan(finished, rita, i) for i in range(40)]
+    assert plans != [compare._ab_plan(finished, emil, i) for i in range(40)]
+
+
+def test_a_judgement_counts_for_the_contender_on_the_chosen_side(scripted, people):
+    finished = scripted
+    item = compare.next_ab(finished, people["reviewer"])
+    assert item is not None
+    left, _right = compare._ab_plan(finished, people["reviewer"], item["index"])
+    compare.record_judgement(finished, people["reviewer"], example=item["index"], choice="left")
+    (rate,) = compare.win_rates(finished)
+    wins = rate["wins"] if left == rate["a"] else rate["losses"]
+    assert (wins, rate["n"]) == (1, 1)
+    assert compare.next_ab(finished, people["reviewer"])["index"] != item["index"]

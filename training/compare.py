@@ -1,0 +1,746 @@
+"""Tune-and-compare services: contenders, the comparison job, blind A/B judgements, failures
+back to the annotation queue, and the report's tables, charts and exports.
+
+The generation and scoring happen in the child (`training.compare_entry`); this module
+prepares its config, turns its files into the Comparison row and reads them for the pages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from curation.errors import InvalidInput, NotAllowed, NotFound
+from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record, Role, Tag
+from curation.rows import answer_tool_name
+from training import jobs, metrics
+from training.compare_entry import answer_text
+from training.models import BaseModel, Comparison, Job, Judgement, TrainingRun
+
+FEW_SHOT = 3
+DEFAULT_NAMES = ("base", "tuned")
+CSV_FIELDS = (
+    "example",
+    "row",
+    "turn",
+    "kind",
+    "reference_label",
+    "contender",
+    "label",
+    "tool_name_correct",
+    "arguments_exact",
+    "errors",
+    "exact",
+    "chrf",
+    "rouge_l",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "parse",
+    "reference",
+    "output",
+)
+
+
+def failure_tag(comparison: Comparison) -> str:
+    return f"compare-failure:{comparison.pk}"
+
+
+# --- snapshots and prompts -------------------------------------------------------------------
+
+
+def split_files(snapshot: ExportSnapshot, split: str) -> list[Path]:
+    return [
+        Path(settings.DATA_DIR) / f["path"] for f in snapshot.files or [] if f["split"] == split
+    ]
+
+
+def split_rows(snapshot: ExportSnapshot, split: str) -> list[dict]:
+    from training.compare_entry import read_rows
+
+    return [row for path in split_files(snapshot, split) for row in read_rows(path)]
+
+
+def few_shot_examples(snapshot: ExportSnapshot, *, k: int = FEW_SHOT) -> list[list[dict]]:
+    """Up to k short train conversations, each with a different answer tool where possible."""
+    from training.compare_entry import row_messages
+
+    candidates = []
+    for row in split_rows(snapshot, "train"):
+        messages, _ = row_messages(row)
+        messages = [m for m in messages if m.get("role") != "system"]
+        label = _first_tool(messages)
+        candidates.append((len(json.dumps(messages, ensure_ascii=False)), label, messages))
+    candidates.sort(key=lambda c: c[0])
+    chosen, labels = [], set()
+    for _size, label, messages in candidates:  # shortest of each tool first
+        if label not in labels:
+            chosen.append(messages)
+            labels.add(label)
+        if len(chosen) == k:
+            return chosen
+    rest = [m for _s, _l, m in candidates if m not in chosen]
+    return chosen + rest[: k - len(chosen)]
+
+
+def _first_tool(messages: list[dict]) -> str:
+    for m in messages:
+        for call in m.get("tool_calls") or []:
+            return call.get("function", call).get("name", "")
+    return ""
+
+
+def long_prompt(project: Project, snapshot: ExportSnapshot) -> dict:
+    """What an untuned model needs: instructions, every tool schema and a few examples."""
+    return {
+        "system_prompt": project.system_prompt,
+        "tools": project.tools or None,
+        "template": project.prompt_template,
+        "few_shot": few_shot_examples(snapshot),
+    }
+
+
+def trained_prompt(run: TrainingRun) -> dict:
+    """The prompt the run trained with, from its manifest next to the adapter.
+
+    Without a manifest it is the bare prompt: the record's own messages and tools only.
+    """
+    manifest = Path(run.adapter_path).parent / "manifest.json" if run.adapter_path else None
+    if manifest and manifest.is_file():
+        prompt = json.loads(manifest.read_text(encoding="utf-8")).get("prompt")
+        if isinstance(prompt, dict):
+            return prompt
+    return dict(run.config.get("prompt") or {}) if isinstance(run.config, dict) else {}
+
+
+# --- contenders ------------------------------------------------------------------------------
+
+
+def contender(
+    name: str,
+    *,
+    base_model: BaseModel,
+    prompt: dict,
+    adapter: str = "",
+    run: TrainingRun | None = None,
+    prompt_label: str = "",
+) -> dict:
+    if not base_model.is_local:
+        raise InvalidInput(
+            f"{base_model.name} is an HTTP endpoint; comparisons run local models only.",
+            where=f"contender {name}",
+            hint="register the model as a local directory or use the bundled model",
+        )
+    return {
+        "name": name,
+        "base_model": base_model.name,
+        "model": asdict(base_model.model_source()),
+        "adapter": adapter,
+        "run": run.pk if run else None,
+        "prompt": prompt,
+        "prompt_label": prompt_label,
+    }
+
+
+def default_contenders(run: TrainingRun) -> list[dict]:
+    """`base`: the base model with the long prompt; `tuned`: the adapter with its short one."""
+    if not run.adapter_path or not Path(run.adapter_path).is_dir():
+        raise InvalidInput(
+            f"Training run #{run.pk} has no adapter on disk.",
+            hint="compare a run that succeeded; its adapter directory must exist",
+        )
+    return [
+        contender(
+            "base",
+            base_model=run.base_model,
+            prompt=long_prompt(run.project, run.snapshot),
+            prompt_label="long",
+        ),
+        contender(
+            "tuned",
+            base_model=run.base_model,
+            adapter=run.adapter_path,
+            run=run,
+            prompt=trained_prompt(run),
+            prompt_label="short",
+        ),
+    ]
+
+
+def parse_contender(text: str, run: TrainingRun) -> dict:
+    """`base` / `tuned`, or `NAME=model:BASEMODEL[,run:ID][,prompt:long|short]`."""
+    if text in DEFAULT_NAMES:
+        return next(c for c in default_contenders(run) if c["name"] == text)
+    name, sep, spec = text.partition("=")
+    parts = dict(p.split(":", 1) for p in spec.split(",") if ":" in p) if sep else {}
+    if not name or "model" not in parts:
+        raise InvalidInput(
+            f"Contender {text!r} is not understood.",
+            hint="give base, tuned or NAME=model:BASEMODEL[,run:ID][,prompt:long|short]",
+        )
+    base_model = BaseModel.objects.filter(name=parts["model"]).first()
+    if base_model is None:
+        raise NotFound(f"No base model named {parts['model']!r}.", where=f"contender {name}")
+    adapter_run = None
+    if "run" in parts:
+        adapter_run = TrainingRun.objects.filter(pk=parts["run"], project=run.project).first()
+        if adapter_run is None or not adapter_run.adapter_path:
+            raise InvalidInput(f"Run {parts['run']} has no adapter.", where=f"contender {name}")
+    short = parts.get("prompt", "short" if adapter_run else "long") == "short"
+    return contender(
+        name,
+        base_model=base_model,
+        adapter=adapter_run.adapter_path if adapter_run else "",
+        run=adapter_run,
+        prompt=trained_prompt(adapter_run or run)
+        if short
+        else long_prompt(run.project, run.snapshot),
+        prompt_label="short" if short else "long",
+    )
+
+
+# --- launching and running -------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_comparison(
+    project: Project,
+    actor,
+    *,
+    snapshot: ExportSnapshot,
+    contenders: list[dict],
+    run: TrainingRun | None = None,
+    limit: int | None = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 1,
+    probe: bool = True,
+    queue: str = "default",
+    enqueue: bool = True,
+) -> Comparison:
+    """Queue a comparison job. `actor` None is a trusted caller (a management command)."""
+    if actor is not None and not project.has_role(actor, Role.ENGINEER):
+        raise NotAllowed("Only engineers can launch comparisons.")
+    if snapshot.project_id != project.pk:
+        raise InvalidInput("The snapshot belongs to another project.", where="snapshot")
+    names = [c["name"] for c in contenders]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise InvalidInput(
+            f"A comparison needs two or more contenders with distinct names, got {names}.",
+            hint="e.g. base and tuned",
+        )
+    missing = [str(p) for p in split_files(snapshot, "test") if not p.is_file()]
+    if not split_files(snapshot, "test") or missing:
+        where = f" at {missing[0]}" if missing else ""
+        raise InvalidInput(
+            f"Snapshot #{snapshot.pk} has no test split file{where}.",
+            hint="export a snapshot with a test ratio above 0",
+        )
+    if limit is not None and limit < 1:
+        raise InvalidInput("The limit must be 1 or more rows.", where="limit")
+    settings_ = {"limit": limit, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
+    settings_["probe"] = bool(probe and set(DEFAULT_NAMES) <= set(names))
+    job = jobs.create_job("compare", project=project, actor=actor, params=settings_, queue=queue)
+    comparison = Comparison.objects.create(
+        project=project,
+        run=run,
+        snapshot=snapshot,
+        contenders=contenders,
+        job=job,
+        created_by=actor,
+    )
+    AuditEvent.objects.create(
+        actor=actor,
+        project=project,
+        action="compare.launch",
+        target=f"comparison #{comparison.pk}",
+        data={"contenders": names, "run": run.pk if run else None, **settings_},
+    )
+    if enqueue:
+        jobs.enqueue(job)
+    return comparison
+
+
+def compare_run(
+    run: TrainingRun, actor, *, names: list[str] | None = None, **options
+) -> Comparison:
+    """The default comparison of a finished run (or the named contenders)."""
+    contenders = [parse_contender(n, run) for n in names] if names else default_contenders(run)
+    return create_comparison(
+        run.project, actor, snapshot=run.snapshot, contenders=contenders, run=run, **options
+    )
+
+
+def child_config(comparison: Comparison) -> dict:
+    params = comparison.job.params
+    return {
+        "contenders": comparison.contenders,
+        "test": [{"path": str(p)} for p in split_files(comparison.snapshot, "test")],
+        "tools": comparison.project.tools or None,
+        "cache_dir": str(settings.MODEL_CACHE_DIR),
+        "limit": params.get("limit"),
+        "max_new_tokens": params.get("max_new_tokens", 256),
+        "batch_size": params.get("batch_size", 1),
+        "price_per_hour": settings.TUNEDESK_HARDWARE_PRICE_PER_HOUR,
+        "baseline": comparison.contenders[0]["name"],
+        "probe": {"name": "general", "contenders": list(DEFAULT_NAMES), "max_new_tokens": 64}
+        if params.get("probe")
+        else None,
+    }
+
+
+def run_compare_job(job: Job) -> Job:
+    """The worker's handler for jobs of kind "compare": run the child, keep its report."""
+    comparison = job.comparison
+    config = Path(job.workdir) / "config.json"
+    config.write_text(json.dumps(child_config(comparison), ensure_ascii=False), encoding="utf-8")
+    job = jobs.run_child(job, jobs.python_module("training.compare_entry", str(config)))
+    report_path = Path(job.workdir) / "report.json"
+    if job.status == Job.Status.SUCCEEDED and report_path.is_file():
+        comparison.report = json.loads(report_path.read_text(encoding="utf-8"))
+        comparison.save(update_fields=["report"])
+    return job
+
+
+def examples_of(comparison: Comparison) -> list[dict]:
+    path = Path(comparison.job.workdir) / "examples.jsonl" if comparison.job else None
+    if not path or not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as f:
+        examples = [json.loads(line) for line in f if line.strip()]
+    for e in examples:  # readable forms for the pages
+        e["context_view"] = [{"role": m.get("role"), "text": message_text(m)} for m in e["context"]]
+        e["reference_text"] = answer_text(e["reference"])
+        for out in e["outputs"].values():
+            out["text"] = answer_text(out["answer"])
+    return examples
+
+
+def message_text(message: dict) -> str:
+    calls = message.get("tool_calls")
+    content = message.get("content")
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    if calls:
+        calls_text = answer_text([c.get("function", c) for c in calls])
+        return "\n".join(p for p in (content or "", calls_text) if p)
+    return text if content is not None else ""
+
+
+def contender_names(comparison: Comparison) -> list[str]:
+    return [c["name"] for c in comparison.contenders]
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def disagree(example: dict) -> bool:
+    outs = example["outputs"].values()
+    answers = {answer_text(o["answer"]).strip() for o in outs}
+    return len(answers) > 1 or len({bool(o.get("failed")) for o in outs}) > 1
+
+
+def filter_examples(
+    examples: list[dict],
+    *,
+    disagreements: bool = False,
+    failures: bool = False,
+    tool: str = "",
+    contender: str = "",
+) -> list[dict]:
+    """Only disagreements, only failures (of `contender`, else of any), by reference tool."""
+    out = []
+    for e in examples:
+        if disagreements and not disagree(e):
+            continue
+        if failures:
+            outs = [e["outputs"][contender]] if contender else list(e["outputs"].values())
+            if not any(o.get("failed") for o in outs):
+                continue
+        if tool and e["reference_label"] != tool:
+            continue
+        out.append(e)
+    return out
+
+
+def win_rates(comparison: Comparison) -> list[dict]:
+    """Blind A/B win rate of each pair's first contender over its second, with a 95% CI."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for pair in ab_pairs(comparison):
+        counts[pair] = [0, 0, 0]
+    for j in comparison.judgements.all():
+        winner = {"left": j.left, "right": j.right}.get(j.choice)
+        for (a, b), c in counts.items():
+            if {j.left, j.right} != {a, b}:
+                continue
+            c[2 if winner is None else 0 if winner == a else 1] += 1
+    rates = []
+    for (a, b), (wins, losses, ties) in counts.items():
+        rate = metrics.win_rate(wins=wins, losses=losses, ties=ties)
+        rates.append({"a": a, "b": b, **asdict(rate), "n": wins + losses + ties})
+    return rates
+
+
+def per_tool_chart(report: dict, *, width: int = 560, bar: int = 14) -> dict:
+    """Grouped horizontal bars: per reference tool, each contender's accuracy (recall)."""
+    contenders = [c for c in report.get("contenders", []) if c.get("tool")]
+    labels = sorted(
+        {t for c in contenders for t, v in c["tool"]["per_tool"].items() if v["support"]}
+    )
+    label_w, rows, y = 150, [], 0
+    for label in labels:
+        bars = []
+        for i, c in enumerate(contenders):
+            acc = c["tool"]["per_tool"].get(label, {}).get("accuracy") or 0.0
+            bars.append(
+                {
+                    "name": c["name"],
+                    "color": i,
+                    "y": y + i * bar,
+                    "w": round(acc * (width - label_w - 50), 1),
+                    "value": acc,
+                }
+            )
+        rows.append(
+            {"label": label, "y": y, "text_y": y + bar * len(contenders) / 2 + 4, "bars": bars}
+        )
+        y += bar * len(contenders) + 10
+    return {"width": width, "height": max(y, 20), "label_w": label_w, "rows": rows, "bar": bar - 2}
+
+
+def latency_chart(report: dict, *, width: int = 560, bins: int = 12, height: int = 160) -> dict:
+    """Latency histogram per contender on shared bins (overlaid, semi-transparent)."""
+    series = [(c["name"], c.get("latencies_ms") or []) for c in report.get("contenders", [])]
+    values = [v for _, vs in series for v in vs]
+    if not values:
+        return {"width": width, "height": height, "series": [], "ticks": []}
+    low, high = min(values), max(values)
+    step = (high - low) / bins or 1.0
+    plot_w, plot_h = width - 40, height - 30
+    counts = []
+    for _, vs in series:
+        c = [0] * bins
+        for v in vs:
+            c[min(int((v - low) / step), bins - 1)] += 1
+        counts.append(c)
+    top = max(max(c) for c in counts) or 1
+    bin_w = plot_w / bins
+    out = []
+    for i, ((name, _), c) in enumerate(zip(series, counts, strict=True)):
+        bars = [
+            {
+                "x": round(40 + k * bin_w, 1),
+                "w": round(bin_w - 1, 1),
+                "h": round(n / top * plot_h, 1),
+                "y": round(plot_h - n / top * plot_h, 1),
+                "n": n,
+                "range": f"{low + k * step:.0f}–{low + (k + 1) * step:.0f} ms",
+            }
+            for k, n in enumerate(c)
+            if n
+        ]
+        out.append({"name": name, "color": i, "bars": bars})
+    ticks = [
+        {"x": round(40 + k * plot_w / 4, 1), "label": f"{low + k * (high - low) / 4:.0f}"}
+        for k in range(5)
+    ]
+    return {"width": width, "height": height, "plot_h": plot_h, "series": out, "ticks": ticks}
+
+
+#: Headline rows: key, label, kind (rate: 0..1 shown as %, ms, num, money), higher is better.
+HEADLINE_ROWS = (
+    ("tool_name_accuracy", "Tool-name accuracy", "rate", True),
+    ("argument_exact_match", "Argument exact match", "rate", True),
+    ("argument_f1", "Argument F1", "rate", True),
+    ("valid_json_rate", "Valid JSON", "rate", True),
+    ("schema_valid_rate", "Schema-valid", "rate", True),
+    ("exact_match", "Text exact match", "rate", True),
+    ("chrf", "chrF", "num", True),
+    ("bleu", "BLEU", "num", True),
+    ("rouge_l", "ROUGE-L", "rate", True),
+    ("latency_p50_ms", "Latency p50 (ms)", "ms", False),
+    ("latency_p95_ms", "Latency p95 (ms)", "ms", False),
+    ("tokens_per_s", "Tokens/s", "num", True),
+    ("prompt_tokens_mean", "Prompt tokens", "num", False),
+    ("completion_tokens_mean", "Completion tokens", "num", False),
+    ("cost_per_1k_requests", "Cost per 1k requests", "money", False),
+    ("failures", "Failures", "int", False),
+)
+
+
+def fmt(value, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "rate":
+        return f"{100 * value:.1f}%"
+    if kind == "ms":
+        return f"{value:,.0f}"
+    if kind == "money":
+        return f"{value:.4f}"
+    if kind == "int":
+        return str(int(value))
+    return f"{value:.1f}"
+
+
+def headline_table(report: dict) -> list[dict]:
+    """Rows of metric × contender, formatted, the best value marked; rows with no value go."""
+    headline = report.get("headline", [])
+    rows = []
+    for key, label, kind, higher in HEADLINE_ROWS:
+        values = [h.get(key) for h in headline]
+        present = [v for v in values if v is not None]
+        if not present:
+            continue
+        best = (max if higher else min)(present)
+        cells = [{"text": fmt(v, kind), "best": v == best and len(present) > 1} for v in values]
+        rows.append({"key": key, "label": label, "cells": cells})
+    return rows
+
+
+def significance_rows(report: dict) -> list[dict]:
+    kinds = {"latency_ms": "ms", "chrf": "num"}
+    rows = []
+    for s in report.get("significance", []):
+        kind = kinds.get(s["metric"], "rate")
+        scale = 100 if kind == "rate" else 1
+        unit = " pts" if kind == "rate" else (" ms" if kind == "ms" else "")
+        rows.append(
+            s
+            | {
+                "text": f"{scale * s['difference']:+.1f}{unit}",
+                "interval": f"[{scale * s['low']:+.1f}, {scale * s['high']:+.1f}]",
+            }
+        )
+    return rows
+
+
+def report_context(comparison: Comparison) -> dict:
+    report = comparison.report or {}
+    return {
+        "report": report,
+        "headline": report.get("headline", []),
+        "headline_rows": headline_table(report),
+        "significance_rows": significance_rows(report),
+        "significance": report.get("significance", []),
+        "probe": report.get("probe"),
+        "win_rates": win_rates(comparison),
+        "tool_chart": per_tool_chart(report),
+        "latency_chart": latency_chart(report),
+        "names": contender_names(comparison),
+    }
+
+
+def export_json(comparison: Comparison) -> dict:
+    return {
+        "comparison": comparison.pk,
+        "project": comparison.project.slug,
+        "snapshot": comparison.snapshot_id,
+        "run": comparison.run_id,
+        "contenders": comparison.contenders,
+        "report": comparison.report,
+        "win_rates": win_rates(comparison),
+        "examples": examples_of(comparison),
+    }
+
+
+def export_csv(comparison: Comparison) -> str:
+    """One row per example and contender."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for e in examples_of(comparison):
+        for name, o in e["outputs"].items():
+            writer.writerow(
+                {
+                    "example": e["index"],
+                    "row": e["row"],
+                    "turn": e["turn"],
+                    "kind": e["kind"],
+                    "reference_label": e["reference_label"],
+                    "contender": name,
+                    "label": o.get("label"),
+                    "tool_name_correct": o.get("tool_name_correct"),
+                    "arguments_exact": o.get("arguments_exact"),
+                    "errors": " ".join(o.get("errors") or []),
+                    "exact": o.get("exact"),
+                    "chrf": o.get("chrf"),
+                    "rouge_l": o.get("rouge_l"),
+                    "latency_ms": round(o["latency_ms"], 3),
+                    "prompt_tokens": o["prompt_tokens"],
+                    "completion_tokens": o["completion_tokens"],
+                    "parse": o["parse"],
+                    "reference": answer_text(e["reference"]),
+                    "output": o["raw"],
+                }
+            )
+    return out.getvalue()
+
+
+def command_summary(comparison: Comparison) -> dict:
+    """The last line of `manage.py compare --json`."""
+    job = comparison.job
+    return {
+        "comparison": comparison.pk,
+        "status": job.status if job else None,
+        "error": job.error if job else "",
+        "examples": (comparison.report or {}).get("examples"),
+        "contenders": (comparison.report or {}).get("headline", []),
+        "significance": (comparison.report or {}).get("significance", []),
+        "probe": ((comparison.report or {}).get("probe") or {}).get("drift"),
+    }
+
+
+# --- blind A/B -------------------------------------------------------------------------------
+
+
+def ab_pairs(comparison: Comparison) -> list[tuple[str, str]]:
+    return list(itertools.combinations(contender_names(comparison), 2))
+
+
+def _ab_plan(comparison: Comparison, judge, index: int) -> tuple[str, str]:
+    """(left, right) contender names for one judge and example: fixed per judge, random
+    across judges and examples, so no side ever stands for a contender."""
+    rng = random.Random(f"{comparison.pk}:{judge.pk}:{index}")
+    a, b = rng.choice(ab_pairs(comparison))
+    return (b, a) if rng.random() < 0.5 else (a, b)
+
+
+def judgeable(comparison: Comparison, examples: list[dict], judge) -> list[dict]:
+    """Examples whose two planned answers differ, in this judge's own random order."""
+    out = []
+    for e in examples:
+        left, right = _ab_plan(comparison, judge, e["index"])
+        if (
+            answer_text(e["outputs"][left]["answer"]).strip()
+            != answer_text(e["outputs"][right]["answer"]).strip()
+        ):
+            out.append(e)
+    random.Random(f"{comparison.pk}:{judge.pk}").shuffle(out)
+    return out
+
+
+def next_ab(comparison: Comparison, judge) -> dict | None:
+    """The next example this judge has not judged: its context and two anonymous answers."""
+    done = set(comparison.judgements.filter(judge=judge).values_list("example", flat=True))
+    pending = [
+        e for e in judgeable(comparison, examples_of(comparison), judge) if e["index"] not in done
+    ]
+    if not pending:
+        return None
+    e = pending[0]
+    left, right = _ab_plan(comparison, judge, e["index"])
+    return {
+        "index": e["index"],
+        "context": e["context_view"],
+        "tools": [t.get("function", t).get("name") for t in e.get("tools") or []],
+        "left": answer_text(e["outputs"][left]["answer"]),
+        "right": answer_text(e["outputs"][right]["answer"]),
+        "reference": answer_text(e["reference"]),
+        "remaining": len(pending),
+        "judged": len(done),
+    }
+
+
+def record_judgement(comparison: Comparison, judge, *, example: int, choice: str) -> Judgement:
+    if not comparison.project.has_role(judge, Role.REVIEWER):
+        raise NotAllowed("Only reviewers and engineers judge answers.")
+    if choice not in Judgement.Choice.values:
+        raise InvalidInput(f"{choice!r} is not left, right or tie.", where="choice")
+    if not any(e["index"] == example for e in examples_of(comparison)):
+        raise InvalidInput(f"Example {example} is not in this comparison.", where="example")
+    left, right = _ab_plan(comparison, judge, example)
+    judgement, _ = Judgement.objects.update_or_create(
+        comparison=comparison,
+        example=example,
+        judge=judge,
+        defaults={"left": left, "right": right, "choice": choice},
+    )
+    return judgement
+
+
+# --- failures back to work -------------------------------------------------------------------
+
+
+def _reference_message(example: dict) -> dict:
+    reference = example["reference"]
+    if isinstance(reference, str):
+        return {"role": "assistant", "content": reference}
+    calls = []
+    for call in reference:
+        arguments = call.get("arguments", {})
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        calls.append(
+            {"type": "function", "function": {"name": call["name"], "arguments": arguments}}
+        )
+    return {"role": "assistant", "content": None, "tool_calls": calls}
+
+
+@transaction.atomic
+def send_failures_to_queue(comparison: Comparison, actor, *, contender: str) -> dict:
+    """Each example `contender` got wrong becomes a new record in the annotation queue: the
+    conversation up to the turn with the reference answer, and the model's output as a draft
+    to correct. Records stay in the test split, so they never leak into training. Sending
+    again adds only examples not sent before."""
+    if not comparison.project.has_role(actor, Role.ENGINEER):
+        raise NotAllowed("Only engineers can send failures to the annotation queue.")
+    if contender not in contender_names(comparison):
+        raise InvalidInput(f"No contender {contender!r} in this comparison.", where="contender")
+    project = comparison.project
+    tag, _ = Tag.objects.get_or_create(project=project, name=failure_tag(comparison)[:100])
+    source = f"comparison:{comparison.pk}:{contender}"
+    sent = set(project.records.filter(source=source).values_list("source_index", flat=True))
+    created = 0
+    for e in examples_of(comparison):
+        out = e["outputs"][contender]
+        if not out.get("failed") or e["index"] in sent:
+            continue
+        record = Record(
+            project=project,
+            kind=Record.Kind.CONVERSATION,
+            messages=[*e["context"], _reference_message(e)],
+            tools=e.get("tools"),
+            status=Record.Status.NEW,
+            split=Record.Split.TEST,
+            split_locked=True,
+            source=source,
+            source_index=e["index"],
+            meta={
+                "comparison": comparison.pk,
+                "example": e["index"],
+                "contender": contender,
+                "errors": out.get("errors") or [],
+            },
+        )
+        record.content_hash = record.compute_content_hash()
+        record.tool_name = answer_tool_name(record)
+        record.save()
+        record.tags.add(tag)
+        calls = out["answer"] if out["parse"] == "tool_calls" else None
+        Draft.objects.create(
+            record=record,
+            model_name=f"{contender} (comparison #{comparison.pk})",
+            text=out["raw"],
+            parse_status=out["parse"],
+            tool_calls=calls,
+            problems=[{"code": err} for err in out.get("errors") or []],
+            latency_ms=out["latency_ms"],
+            prompt_tokens=out["prompt_tokens"],
+            completion_tokens=out["completion_tokens"],
+            job_id=comparison.job_id,
+        )
+        created += 1
+    AuditEvent.objects.create(
+        actor=actor,
+        project=project,
+        action="compare.failures_to_queue",
+        target=f"comparison #{comparison.pk}",
+        data={"contender": contender, "created": created, "tag": tag.name},
+    )
+    return {"created": created, "already_sent": len(sent), "tag": tag.name}
