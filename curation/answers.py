@@ -8,7 +8,9 @@ agreement. Nothing here knows of HTTP or the database beyond reading a record's 
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ def tool_schema(tools: list[dict], name: str) -> dict | None:
     return None
 
 
-def _assistant_tail(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+def split_answer(messages: list[dict]) -> tuple[list[dict], list[dict]]:
     """Split messages into the prompt and the final answer (trailing assistant turns)."""
     end = len(messages)
     while end and messages[end - 1].get("role") == "assistant":
@@ -55,7 +57,7 @@ def editor_kind(record) -> str:
     if record.kind == "instruction":
         return INSTRUCTION
     messages = record.messages or []
-    prompt, answer = _assistant_tail(messages)
+    prompt, answer = split_answer(messages)
     simple = (
         record.chosen is None
         and record.rejected is None
@@ -133,7 +135,7 @@ def tool_state(message: dict | None) -> dict:
 def answer_message(record) -> dict | None:
     if record.kind == "instruction":
         return None
-    return next(iter(_assistant_tail(record.messages or [])[1]), None)
+    return next(iter(split_answer(record.messages or [])[1]), None)
 
 
 def state_from_record(record, drafts=()) -> dict:
@@ -142,7 +144,7 @@ def state_from_record(record, drafts=()) -> dict:
         return {"output": record.output or ""}
     if kind == TOOL_CALL:
         return tool_state(answer_message(record))
-    prompt, answer = _assistant_tail(record.messages or [])
+    prompt, answer = split_answer(record.messages or [])
     if record.chosen is not None or record.rejected is not None:
         prompt = record.messages or []
     candidates = []
@@ -180,9 +182,13 @@ def state_from_form(kind: str, data: Mapping[str, str]) -> dict:
     if kind == INSTRUCTION:
         return {"output": data.get("output", "")}
     if kind == TOOL_CALL:
+        # The editor posts one radio "choice": "tool:<name>", "text" or "clarify".
+        choice = data.get("choice", "")
+        mode, _sep, tool = choice.partition(":") if choice else (data.get("mode", ""), "", "")
+        tool = tool or data.get("tool", "")
         return {
-            "mode": data.get("mode", ""),
-            "tool": data.get("tool", "") if data.get("mode") == MODE_TOOL else "",
+            "mode": mode,
+            "tool": tool if mode == MODE_TOOL else "",
             "arguments_json": data.get("arguments_json", "{}"),
             "content": data.get("content", ""),
             "call_id": data.get("call_id", ""),
@@ -279,7 +285,7 @@ def content_from_state(record, state: dict) -> dict:
     if kind == INSTRUCTION:
         return {"output": state.get("output", "")}
     if kind == TOOL_CALL:
-        prompt, _answer = _assistant_tail(record.messages or [])
+        prompt, _answer = split_answer(record.messages or [])
         return {"messages": [*prompt, tool_message(state, tools_of(record))]}
     prompt = []
     for i, m in enumerate(state.get("messages", [])):
@@ -330,7 +336,7 @@ def final_answer(record, content: dict | None = None) -> dict | str | None:
         return fields["output"] or ""
     if fields.get("chosen"):
         return fields["chosen"][0]
-    return next(iter(_assistant_tail(fields.get("messages") or [])[1]), None)
+    return next(iter(split_answer(fields.get("messages") or [])[1]), None)
 
 
 def label_of(answer: dict | str | None, *, mode: str = "") -> tuple[str, dict | None]:
@@ -384,3 +390,78 @@ def _check_with_jsonschema(messages: list[dict], tools: list[dict]) -> list[Answ
                 where = ".".join(str(p) for p in error.absolute_path) or name
                 problems.append(AnswerProblem("schema", f"{where}: {error.message}"))
     return problems
+
+
+_TOKEN = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\w+|\s+|[^\w\s]", re.UNICODE)
+
+
+def diff_segments(before: str, after: str) -> list[tuple[str, str]]:
+    """(op, text) runs turning `before` into `after`; op is equal, insert or delete.
+
+    Chinese is compared character by character, other scripts word by word."""
+    a, b = _TOKEN.findall(before or ""), _TOKEN.findall(after or "")
+    segments: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            segments.append(("equal", "".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            segments.append(("delete", "".join(a[i1:i2])))
+        if j2 > j1:
+            segments.append(("insert", "".join(b[j1:j2])))
+    return segments
+
+
+def answer_text(answer) -> str:
+    """An answer as the text a reviewer reads: the output, or the message's content and calls."""
+    if answer is None:
+        return ""
+    if isinstance(answer, str):
+        return answer
+    parts = [answer.get("content") or ""]
+    for call in answer.get("tool_calls") or []:
+        function = call.get("function") or {}
+        parts.append(f"{function.get('name', '')}({pretty(arguments_of(call))})")
+    return "\n".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class ArgumentRow:
+    name: str
+    before: object
+    after: object
+
+    @property
+    def change(self) -> str:
+        if self.before == self.after:
+            return "same"
+        if self.before is _MISSING:
+            return "added"
+        if self.after is _MISSING:
+            return "removed"
+        return "changed"
+
+    def shown(self, value) -> str:
+        return "" if value is _MISSING else json.dumps(value, ensure_ascii=False)
+
+    @property
+    def before_text(self) -> str:
+        return self.shown(self.before)
+
+    @property
+    def after_text(self) -> str:
+        return self.shown(self.after)
+
+
+_MISSING = object()
+
+
+def argument_rows(before, after) -> list[ArgumentRow]:
+    """Field-by-field comparison of two answers' tool calls: the tool, then each argument."""
+    label_a, args_a = label_of(before)
+    label_b, args_b = label_of(after)
+    rows = [ArgumentRow(_("tool"), label_a, label_b)]
+    args_a, args_b = args_a or {}, args_b or {}
+    for name in [*args_a, *(k for k in args_b if k not in args_a)]:
+        rows.append(ArgumentRow(name, args_a.get(name, _MISSING), args_b.get(name, _MISSING)))
+    return rows

@@ -1,0 +1,551 @@
+// The annotation workspace: keyboard shortcuts, autosave, the tool form kept in sync with
+// its raw JSON, live diffs and candidate marks. No framework; htmx swaps the fragments and
+// init() wires whatever workspace is on the page after each swap.
+(() => {
+  "use strict";
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+  const TEXT_TYPES = new Set(["text", "search", "number", "email", "url", "password", ""]);
+  const isTyping = (el) =>
+    !!el &&
+    (el.isContentEditable ||
+      el.tagName === "TEXTAREA" ||
+      el.tagName === "SELECT" ||
+      (el.tagName === "INPUT" && TEXT_TYPES.has(el.type)));
+  const page = () => $("[data-page]")?.dataset.page || "";
+  const editor = () => $('#workspace[data-page="editor"]');
+  const form = () => $("#editor");
+  const click = (sel) => {
+    const el = $(sel);
+    if (el && !el.disabled) el.click();
+    return !!el;
+  };
+
+  // --- autosave ---------------------------------------------------------------------------
+  let timer = null;
+  let dirty = false;
+  let checkTimer = null;
+
+  function status(text, bad) {
+    const el = $("#autosave-status");
+    if (!el) return;
+    el.textContent = text;
+    el.classList.toggle("bad", !!bad);
+  }
+  function say(key) {
+    return $("#autosave-status")?.dataset[key] || key;
+  }
+  function autosave(beacon) {
+    const w = editor();
+    const f = form();
+    if (!w || !f || !dirty || w.dataset.mode === "read_only") return;
+    dirty = false;
+    clearTimeout(timer);
+    const data = new FormData(f);
+    if (beacon) {
+      navigator.sendBeacon(w.dataset.autosave, data);
+      return;
+    }
+    fetch(w.dataset.autosave, { method: "POST", body: data, credentials: "same-origin" })
+      .then((r) => r.json().then((body) => ({ ok: r.ok, body })))
+      .then(({ ok, body }) => status(ok ? `${say("saved")} ${body.saved_at}` : body.message, !ok))
+      .catch(() => {
+        dirty = true;
+        status(say("offline"), true);
+      });
+  }
+  function changed() {
+    dirty = true;
+    status(say("unsaved"));
+    clearTimeout(timer);
+    timer = setTimeout(() => autosave(false), 700);
+  }
+  window.addEventListener("pagehide", () => autosave(true));
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") autosave(true);
+  });
+
+  // --- text diff (Chinese by character, other scripts by word) ----------------------------
+  const TOKEN = /[\u3000-\u9fff\uff00-\uffef]|[\p{L}\p{N}_]+|\s+|[^\p{L}\p{N}_\s]/gu;
+  function diff(a, b) {
+    const x = a.match(TOKEN) || [];
+    const y = b.match(TOKEN) || [];
+    let start = 0;
+    while (start < x.length && start < y.length && x[start] === y[start]) start++;
+    let ex = x.length;
+    let ey = y.length;
+    while (ex > start && ey > start && x[ex - 1] === y[ey - 1]) {
+      ex--;
+      ey--;
+    }
+    const mx = x.slice(start, ex);
+    const my = y.slice(start, ey);
+    const out = [["equal", x.slice(0, start).join("")]];
+    if (mx.length * my.length > 4e6) {
+      out.push(["delete", mx.join("")], ["insert", my.join("")]);
+    } else {
+      // Longest common subsequence over the differing middle.
+      const n = mx.length;
+      const m = my.length;
+      const dp = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+      for (let i = n - 1; i >= 0; i--)
+        for (let j = m - 1; j >= 0; j--)
+          dp[i][j] = mx[i] === my[j] ? dp[i + 1][j + 1] + 1 : Math.max(dp[i + 1][j], dp[i][j + 1]);
+      let i = 0;
+      let j = 0;
+      while (i < n || j < m) {
+        if (i < n && j < m && mx[i] === my[j]) {
+          out.push(["equal", mx[i++]]);
+          j++;
+        } else if (j < m && (i === n || dp[i][j + 1] >= dp[i + 1][j])) out.push(["insert", my[j++]]);
+        else out.push(["delete", mx[i++]]);
+      }
+    }
+    out.push(["equal", x.slice(ex).join("")]);
+    const merged = [];
+    for (const [op, text] of out) {
+      if (!text) continue;
+      const last = merged[merged.length - 1];
+      if (last && last[0] === op) last[1] += text;
+      else merged.push([op, text]);
+    }
+    return merged;
+  }
+  function renderDiff(target, a, b) {
+    if (!target) return;
+    target.replaceChildren();
+    const parts = diff(a, b);
+    if (!parts.some(([op]) => op !== "equal")) {
+      target.textContent = target.dataset.empty || "";
+      target.classList.add("unchanged");
+      return;
+    }
+    target.classList.remove("unchanged");
+    for (const [op, text] of parts) {
+      const el = document.createElement(op === "insert" ? "ins" : op === "delete" ? "del" : "span");
+      el.textContent = text;
+      target.append(el);
+    }
+  }
+
+  // --- the three editors ------------------------------------------------------------------
+  const editors = {};
+
+  editors.instruction = (w) => {
+    const answer = $("#answer", w);
+    const draft = $("#draft-text", w)?.textContent ?? "";
+    const update = () => renderDiff($("#live-diff", w), draft, answer.value);
+    answer.addEventListener("input", () => {
+      update();
+      changed();
+    });
+    update();
+    return {
+      focus() {
+        answer.focus();
+        answer.setSelectionRange(answer.value.length, answer.value.length);
+      },
+      acceptDraft() {
+        if (!$("#draft-text:not([hidden])", w)) return;
+        answer.value = draft;
+        grow(answer);
+        update();
+        changed();
+        this.focus();
+      },
+    };
+  };
+
+  editors.tool_call = (w) => {
+    const json = $("#arguments-json", w);
+    const content = $("#content", w);
+    const radios = $$('input[name="choice"]', w);
+    const draftEl = $("#draft-state");
+    const draft = draftEl ? JSON.parse(draftEl.textContent) : null;
+    const choice = () => radios.find((r) => r.checked)?.value || "";
+    const activeSet = () => {
+      const c = choice();
+      return c.startsWith("tool:") ? $(`fieldset.args[data-tool="${CSS.escape(c.slice(5))}"]`, w) : null;
+    };
+    const parse = () => {
+      try {
+        const v = JSON.parse(json.value.trim() || "{}");
+        return v && typeof v === "object" && !Array.isArray(v) ? v : null;
+      } catch {
+        return null;
+      }
+    };
+    const read = (el) => {
+      const raw = el.value;
+      if (raw === "") return undefined;
+      const type = el.dataset.type;
+      if (type === "integer" || type === "number") {
+        const n = Number(raw);
+        return raw.trim() !== "" && Number.isFinite(n) ? n : raw;
+      }
+      if (type === "boolean") return raw === "true";
+      if (type === "object" || type === "array") {
+        try {
+          return JSON.parse(raw);
+        } catch {
+          return raw;
+        }
+      }
+      return raw;
+    };
+    const write = (el, v) => {
+      if (v === undefined || v === null) el.value = "";
+      else if (typeof v === "object") el.value = JSON.stringify(v, null, 2);
+      else el.value = String(v);
+      el.classList.toggle("filled", el.value !== "");
+    };
+    function formToJson() {
+      const fs = activeSet();
+      if (!fs) return;
+      const obj = parse() || {};
+      for (const el of $$("[data-arg]", fs)) {
+        const v = read(el);
+        if (v === undefined) delete obj[el.dataset.arg];
+        else obj[el.dataset.arg] = v;
+      }
+      json.value = JSON.stringify(obj, null, 2);
+      json.classList.remove("invalid");
+    }
+    function jsonToForm() {
+      const obj = parse();
+      json.classList.toggle("invalid", obj === null);
+      const fs = activeSet();
+      if (!fs || obj === null) return;
+      for (const el of $$("[data-arg]", fs)) {
+        if (el !== document.activeElement) write(el, obj[el.dataset.arg]);
+      }
+    }
+    function markDraft() {
+      const fs = activeSet();
+      const dargs = (() => {
+        try {
+          return JSON.parse(draft?.arguments_json || "{}");
+        } catch {
+          return {};
+        }
+      })();
+      const sameTool = draft && draft.mode === "tool" && choice() === `tool:${draft.tool}`;
+      const obj = parse() || {};
+      for (const field of $$(".field", w)) {
+        const p = $(".draft-was", field);
+        const k = field.dataset.field;
+        const differs =
+          sameTool && fs && fs.contains(field) && JSON.stringify(obj[k]) !== JSON.stringify(dargs[k]);
+        field.classList.toggle("changed", !!differs);
+        p.hidden = !differs;
+        if (differs) p.textContent = `${w.dataset.draftWas || "draft:"} ${dargs[k] === undefined ? "—" : JSON.stringify(dargs[k])}`;
+      }
+      for (const field of $$(".field[data-required]", w)) field.classList.remove("missing");
+    }
+    function validate() {
+      clearTimeout(checkTimer);
+      checkTimer = setTimeout(() => {
+        if (window.htmx) htmx.ajax("POST", w.dataset.check, { source: form(), target: "#problems", swap: "innerHTML" });
+      }, 250);
+    }
+    function show() {
+      const c = choice();
+      for (const fs of $$("fieldset.args", w)) fs.hidden = c !== `tool:${fs.dataset.tool}`;
+      $(".text-answer", w).hidden = !(c === "text" || c === "clarify");
+      $("details.raw", w).hidden = !c.startsWith("tool:");
+      for (const r of radios) r.closest("label").classList.toggle("picked", r.checked);
+    }
+    function focusFirst() {
+      const c = choice();
+      if (c === "text" || c === "clarify") {
+        content.focus();
+        content.setSelectionRange(content.value.length, content.value.length);
+        return;
+      }
+      const fs = activeSet();
+      if (fs) {
+        const fields = $$("[data-arg]", fs);
+        const target = fields.find((el) => el.getAttribute("aria-required") && el.value === "") || fields[0];
+        if (target) return target.focus();
+      }
+      (radios.find((r) => r.checked) || radios[0])?.focus();
+    }
+    function pick(value, { keepArgs = false } = {}) {
+      const radio = radios.find((r) => r.value === value);
+      if (!radio) return;
+      const before = choice();
+      radio.checked = true;
+      show();
+      if (value.startsWith("tool:") && before !== value && !keepArgs) {
+        // Keep only the arguments the newly picked tool knows.
+        const obj = parse() || {};
+        const known = new Set($$("[data-arg]", activeSet()).map((el) => el.dataset.arg));
+        json.value = JSON.stringify(Object.fromEntries(Object.entries(obj).filter(([k]) => known.has(k))), null, 2);
+      }
+      jsonToForm();
+      markDraft();
+      changed();
+      validate();
+      focusFirst();
+    }
+    radios.forEach((r) => r.addEventListener("change", () => pick(r.value)));
+    for (const el of $$("[data-arg]", w)) {
+      el.addEventListener("input", () => {
+        formToJson();
+        markDraft();
+        changed();
+        validate();
+      });
+    }
+    json.addEventListener("input", () => {
+      jsonToForm();
+      markDraft();
+      changed();
+      validate();
+    });
+    content.addEventListener("input", () => {
+      changed();
+      validate();
+    });
+    show();
+    jsonToForm();
+    markDraft();
+    return {
+      focus: focusFirst,
+      pick,
+      pickKey(key) {
+        const radio = radios.find((r) => r.dataset.key === key);
+        if (radio) pick(radio.value);
+      },
+      acceptDraft() {
+        if (!draft || !draft.mode) return;
+        const value = draft.mode === "tool" ? `tool:${draft.tool}` : draft.mode;
+        json.value = draft.arguments_json || "{}";
+        content.value = draft.content || "";
+        pick(value, { keepArgs: true });
+      },
+      rawJson() {
+        $("details.raw", w).open = true;
+        json.focus();
+      },
+    };
+  };
+
+  editors.conversation = (w) => {
+    const cards = $$(".candidate", w);
+    let current = null;
+    const refresh = () => {
+      for (const card of cards) {
+        const mark = $("input[type=radio]:checked", card)?.value || "";
+        card.className = card.className.replace(/\bmark-\S+/, "") + ` mark-${mark || "none"}`;
+      }
+    };
+    function mark(card, value) {
+      if (!card) return;
+      for (const other of cards) {
+        if (other !== card && value && $("input[type=radio]:checked", other)?.value === value)
+          $('input[type=radio][value=""]', other).checked = true;
+      }
+      const radio = $(`input[type=radio][value="${value}"]`, card);
+      const already = radio.checked && value;
+      (already ? $('input[type=radio][value=""]', card) : radio).checked = true;
+      refresh();
+      changed();
+    }
+    for (const card of cards) {
+      card.addEventListener("focusin", () => (current = card));
+      $$("input[type=radio]", card).forEach((r) => r.addEventListener("change", () => mark(card, r.value)));
+    }
+    w.addEventListener("input", (e) => {
+      if (e.target.matches("textarea")) changed();
+    });
+    refresh();
+    return {
+      focus() {
+        (cards[0] || $("#new-answer", w))?.focus();
+      },
+      move(step) {
+        const i = cards.indexOf(current);
+        const next = cards[Math.max(0, Math.min(cards.length - 1, i + step))];
+        next?.focus();
+      },
+      mark(value) {
+        mark(current || cards[0], value);
+      },
+      write() {
+        $("#new-answer", w).focus();
+      },
+      acceptDraft() {
+        const draft = cards.find((c) => !["answer", "chosen", "rejected", "human"].includes($('input[name$="-source"]', c).value));
+        if (draft) {
+          current = draft;
+          mark(draft, "chosen");
+          draft.focus();
+        }
+      },
+    };
+  };
+
+  function grow(el) {
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight + 2, window.innerHeight * 0.6)}px`;
+  }
+
+  let active = null;
+  function init() {
+    const w = editor();
+    if (w && !w.dataset.ready) {
+      w.dataset.ready = "1";
+      dirty = false;
+      const make = editors[w.dataset.kind];
+      active = make ? make(w) : null;
+      for (const ta of $$("textarea[data-grow]", w)) {
+        grow(ta);
+        ta.addEventListener("input", () => grow(ta));
+      }
+      if (w.dataset.mode !== "read_only") active?.focus();
+    } else if (!w) {
+      active = null;
+    }
+    const review = $('[data-page="review"]');
+    if (review && !review.dataset.ready) {
+      review.dataset.ready = "1";
+      for (const ta of $$("textarea[data-grow]", review)) ta.addEventListener("input", () => grow(ta));
+    }
+  }
+  document.addEventListener("DOMContentLoaded", init);
+  document.addEventListener("htmx:afterSettle", init);
+  document.addEventListener("htmx:beforeRequest", (e) => {
+    const id = e.detail.elt?.id;
+    if (id === "btn-submit" || id === "btn-skip" || id === "btn-save") {
+      // The request carries the form as it is now; no autosave may follow it.
+      clearTimeout(timer);
+      dirty = false;
+    }
+  });
+
+  // --- side panel, help, conflict ---------------------------------------------------------
+  function toggleGuidelines() {
+    const body = $(".ws-body");
+    if (!body) return (location.href = $('a[href$="/guidelines/"]')?.href || location.href);
+    const history = $("#side-history");
+    if (history && !history.hidden) {
+      history.hidden = true;
+      $("#side-guidelines").hidden = false;
+      body.classList.remove("no-side");
+      return;
+    }
+    body.classList.toggle("no-side");
+  }
+  function showHistory() {
+    const w = editor();
+    const side = $("#side-history");
+    if (!w || !side) return;
+    if (!side.hidden) return toggleGuidelines();
+    $(".ws-body").classList.remove("no-side");
+    $("#side-guidelines").hidden = true;
+    side.hidden = false;
+    htmx.ajax("GET", w.dataset.history, { target: "#side-history", swap: "innerHTML" });
+  }
+  function toggleHelp() {
+    const dialog = $("#help");
+    if (!dialog) return;
+    if (dialog.open) dialog.close();
+    else dialog.showModal();
+  }
+  document.addEventListener("click", (e) => {
+    const target = e.target.closest("[data-action]");
+    if (!target) return;
+    const action = target.dataset.action;
+    if (action === "help") toggleHelp();
+    else if (action === "guidelines") toggleGuidelines();
+    else if (action === "history") showHistory();
+    else if (action === "close-history") toggleGuidelines();
+    else if (action === "accept-draft") active?.acceptDraft();
+    else if (action === "keep-mine") {
+      $("#version").value = target.dataset.version;
+      click("#btn-save");
+    } else if (action === "tick-all") {
+      for (const box of $$('input[name="ids"]')) box.checked = target.checked;
+    }
+  });
+
+  // --- keyboard ---------------------------------------------------------------------------
+  document.addEventListener("keydown", (e) => {
+    const p = page();
+    const typing = isTyping(document.activeElement);
+    const mod = e.ctrlKey || e.metaKey;
+    if (e.key === "Escape") {
+      if ($("#help")?.open) return;
+      if (typing) document.activeElement.blur();
+      return;
+    }
+    if (mod && e.key === "Enter") {
+      e.preventDefault();
+      if (p === "editor") click("#btn-submit");
+      else if (p === "review") click(document.activeElement?.id === "comment" ? "#btn-send-back" : "#btn-accept");
+      return;
+    }
+    if (mod && !e.altKey && e.key.toLowerCase() === "s" && p === "editor") {
+      e.preventDefault();
+      click("#btn-save");
+      return;
+    }
+    if (e.altKey && !mod && p === "editor" && active) {
+      const code = e.code;
+      let handled = true;
+      if (code === "KeyA") active.acceptDraft();
+      else if (code === "KeyQ") active.pickKey?.("q");
+      else if (code === "KeyJ") active.rawJson?.();
+      else if (code === "KeyS") click("#btn-skip");
+      else if (/^Digit\d$/.test(code)) active.pickKey?.(code.slice(5));
+      else handled = false;
+      if (handled) e.preventDefault();
+      return;
+    }
+    if (typing || mod || e.altKey) return;
+    const key = e.key;
+    if (key === "?") {
+      e.preventDefault();
+      return toggleHelp();
+    }
+    if (key === "g") return toggleGuidelines();
+    if ((p === "queue" || p === "review-queue" || p === "queue-empty") && key === "n") {
+      e.preventDefault();
+      return click("#take-next") || (location.href = $('a[href$="/queue/"]')?.href);
+    }
+    if (p === "records" && key === "/") {
+      e.preventDefault();
+      return $("#q")?.focus();
+    }
+    if (p === "review") {
+      if (key === "a") click("#btn-accept");
+      else if (key === "b") {
+        e.preventDefault();
+        $("#comment")?.focus();
+      } else if (key === "e") click("#edit-link");
+      return;
+    }
+    if (p !== "editor" || !active) return;
+    const actions = {
+      a: () => active.acceptDraft(),
+      h: showHistory,
+      s: () => click("#btn-skip"),
+      e: () => active.focus(),
+      j: () => active.move?.(1),
+      k: () => active.move?.(-1),
+      c: () => active.mark?.("chosen"),
+      x: () => active.mark?.("rejected"),
+      w: () => active.write?.(),
+      q: () => active.pickKey?.("q"),
+    };
+    if (/^[0-9]$/.test(key) && active.pickKey) {
+      e.preventDefault();
+      return active.pickKey(key);
+    }
+    if (actions[key]) {
+      e.preventDefault();
+      actions[key]();
+    }
+  });
+})();
