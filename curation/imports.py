@@ -56,13 +56,19 @@ class ImportFailed(InvalidInput):
     """Nothing was written; `report` lists the first MAX_ERRORS errors."""
 
     def __init__(self, report: ImportReport) -> None:
-        first = report.errors[0]["text"] if report.errors else "the file could not be read"
+        first = report.errors[0] if report.errors else None
         count = len(report.errors)
+        where = ""
+        if first:
+            where = f"line {first['line']}"
+            if first["index"] is not None:
+                where += f" (record {first['index']})"
         super().__init__(
             f"Nothing was imported: {count}{'+' if report.more_errors else ''} "
-            f"error{'s' if count != 1 else ''}, the first at {first}",
-            hint="fix the rows named in the report, or import with skip-bad rows to keep the "
-            "good ones",
+            f"error{'s' if count != 1 else ''}, the first at {where}: "
+            f"{first['message'] if first else 'the file could not be read'}",
+            hint=(first and first["hint"])
+            or "fix the rows named in the report, or skip bad rows to keep the good ones",
         )
         self.report = report
 
@@ -463,3 +469,17 @@ def import_file(
             on_progress=progress,
         )
     return report
+
+
+def create_project_for_file(
+    slug: str, path: Path, *, format_name: str | None = None, mapping: dict | None = None
+) -> Project:
+    """A new project named `slug` whose task kind is guessed from the file's first rows."""
+    preview = preview_file(Path(path), format_name, mapping=mapping)
+    if not preview.rows:
+        first = preview.errors[0]["text"] if preview.errors else "no rows were found"
+        raise InvalidInput(
+            f"cannot guess the task kind of {Path(path).name}: {first}",
+            hint="fix the file, or create the project first",
+        )
+    return Project.objects.create(slug=slug, name=slug, task_kind=preview.task_kind)

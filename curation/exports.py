@@ -1,0 +1,524 @@
+"""Export snapshots: immutable files plus a manifest, with a seeded, sticky train/test split.
+
+A snapshot is written once into EXPORT_DIR/<project>/<id>/ and never rewritten: files are
+written into a temporary folder and renamed into place only when every row was written, so
+a failed export leaves nothing behind. Rows stream from the database in chunks and go
+through the format's own row writer (`dump`), so memory stays flat on large projects.
+
+Splits: a record keeps the split it was first exported in (`split_locked`). Records without
+a split are assigned by a seeded rule: within each stratum (the answer's tool name in
+tool-calling projects, else one stratum) the stratum's test share is topped up to
+round(n * test_ratio) with the unassigned records that rank first by a hash of the seed and
+their content hash; the rest go to train. The same seed and records give the same split on
+any database.
+
+Corrected drafts: a preference export (alpaca_preference, trl_preference, openai_dpo,
+messages_preference) turns a record that holds no chosen/rejected pair, but whose answer
+differs from its latest model draft, into a pair: chosen = the human answer, rejected = the
+draft. Records with neither are left out and listed in the manifest (`left_out`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+
+from curation import formats
+from curation.errors import InvalidInput
+from curation.formats import jsonio
+from curation.formats.base import FormatError, Row
+from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record
+from curation.record_queries import RecordFilter, filter_records
+from curation.rows import ROW_FIELDS
+
+SPLITS = ("train", "test")
+PREFERENCE_FORMATS = frozenset(
+    ("alpaca_preference", "trl_preference", "openai_dpo", "messages_preference")
+)
+CHUNK = 2000
+MAX_ERRORS = 50
+MANIFEST = "manifest.json"
+DATASET_INFO = "dataset_info.json"
+HF_DIR = "hf_dataset"
+_CHOSEN = ROW_FIELDS.index("chosen")
+
+
+class ExportFailed(InvalidInput):
+    """No snapshot was written; `errors` names the first MAX_ERRORS rows that do not fit."""
+
+    def __init__(self, format_name: str, errors: list[dict], more: bool) -> None:
+        count = f"{len(errors)}{'+' if more else ''}"
+        super().__init__(
+            f"Nothing was exported: {count} record(s) cannot be written as {format_name}, "
+            f"the first: {errors[0]['text']}",
+            hint=errors[0]["hint"] or "choose a format that holds these records",
+        )
+        self.errors = errors
+        self.more = more
+
+
+def writable_formats() -> list[str]:
+    return [name for name, m in formats.FORMATS.items() if "write" in m.CAPABILITIES]
+
+
+@cache
+def tunedesk_version() -> str:
+    with open(Path(settings.BASE_DIR) / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["version"]
+
+
+def snapshot_dir(snapshot: ExportSnapshot) -> Path:
+    return Path(settings.DATA_DIR) / snapshot.directory
+
+
+def snapshot_file(snapshot: ExportSnapshot, split: str) -> Path:
+    """The absolute path of one split's file ("train", "test" or "all")."""
+    for entry in snapshot.files:
+        if entry["split"] == split:
+            return Path(settings.DATA_DIR) / entry["path"]
+    raise InvalidInput(
+        f"snapshot #{snapshot.pk} has no {split!r} file",
+        hint="choose one of " + ", ".join(e["split"] for e in snapshot.files),
+    )
+
+
+def _check(format_name: str, status: Iterable[str], test_ratio: float, template: str | None):
+    if format_name not in writable_formats():
+        raise InvalidInput(
+            f'"{format_name}" is not a format Tunedesk can export',
+            hint="choose one of " + ", ".join(writable_formats()),
+        )
+    unknown = [s for s in status if s not in Record.Status.values]
+    if unknown or not status:
+        raise InvalidInput(
+            f"{unknown[0] if unknown else 'no status'!r} is not a record status",
+            hint="choose from " + ", ".join(Record.Status.values),
+        )
+    if not 0 <= test_ratio < 1:
+        raise InvalidInput(
+            f"the test ratio {test_ratio} is outside 0 to 1", hint="use e.g. 0.1 for 10% test"
+        )
+    if template is not None:
+        from curation.formats.template_text import check_template
+
+        try:
+            check_template(template)
+        except FormatError as e:
+            raise InvalidInput(e.message, hint=e.hint, where="template") from None
+
+
+def _dumper(format_name: str, template: str) -> Callable[[Row], dict]:
+    module = formats.get(format_name)
+    if format_name == "template_text":
+        return lambda row: {"text": module.render(row, template)}
+    return module.dump
+
+
+# --- splits ----------------------------------------------------------------------------------
+
+
+def _rank(seed: int, content_hash: str, pk: int) -> tuple[bytes, int]:
+    return hashlib.blake2b(f"{seed}:{content_hash}".encode(), digest_size=8).digest(), pk
+
+
+def assign_splits(
+    records: QuerySet[Record], *, seed: int, test_ratio: float, stratify: bool
+) -> dict[str, int]:
+    """Give every record of `records` without a split one (see the module docstring) and
+    lock all of them; returns the records per split."""
+    strata: dict[str, dict] = {}
+    for pk, digest, tool, split in records.values_list(
+        "pk", "content_hash", "tool_name", "split"
+    ).iterator(chunk_size=CHUNK):
+        stratum = strata.setdefault(tool if stratify else "", {"n": 0, "test": 0, "open": []})
+        stratum["n"] += 1
+        if split == "test":
+            stratum["test"] += 1
+        elif not split:
+            stratum["open"].append(_rank(seed, digest, pk))
+    to_test: list[int] = []
+    for stratum in strata.values():
+        need = max(0, int(stratum["n"] * test_ratio + 0.5) - stratum["test"])
+        stratum["open"].sort()
+        to_test += [pk for _, pk in stratum["open"][:need]]
+    for start in range(0, len(to_test), CHUNK):
+        Record.objects.filter(pk__in=to_test[start : start + CHUNK]).update(
+            split=Record.Split.TEST, split_locked=True
+        )
+    records.filter(split="").update(split=Record.Split.TRAIN, split_locked=True)
+    records.filter(split_locked=False).update(split_locked=True)
+    counts = dict.fromkeys(SPLITS, 0)
+    for split in records.values_list("split", flat=True).iterator(chunk_size=CHUNK):
+        counts[split] += 1
+    return counts
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def _assistant_tail(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+    end = len(messages)
+    while end and messages[end - 1].get("role") == "assistant":
+        end -= 1
+    return messages[:end], messages[end:]
+
+
+def _draft_message(draft: Draft) -> dict:
+    """The draft as an assistant message, with stable call ids and JSON-text arguments."""
+    if draft.tool_calls:
+        calls = []
+        for i, call in enumerate(draft.tool_calls):
+            function = call.get("function", call) if isinstance(call, dict) else {}
+            arguments = function.get("arguments", {})
+            if not isinstance(arguments, str):
+                arguments = jsonio.dumps(arguments)
+            calls.append(
+                {
+                    "id": call.get("id") or f"call_{i}",
+                    "type": "function",
+                    "function": {"name": function.get("name", ""), "arguments": arguments},
+                }
+            )
+        return {"role": "assistant", "content": None, "tool_calls": calls}
+    return {"role": "assistant", "content": draft.text}
+
+
+def _calls(message: dict) -> list[tuple[str, object]]:
+    found = []
+    for call in message.get("tool_calls") or ():
+        function = call.get("function", {}) if isinstance(call, dict) else {}
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                pass
+        found.append((function.get("name"), arguments))
+    return found
+
+
+def _same_answer(human: list[dict], draft: dict) -> bool:
+    if len(human) != 1:
+        return False
+    answer = human[0]
+    if _calls(answer) or _calls(draft):
+        return _calls(answer) == _calls(draft)
+    return (answer.get("content") or "").strip() == (draft.get("content") or "").strip()
+
+
+def corrected_pair(row: Row, draft: Draft) -> Row | None:
+    """The row as a preference pair (chosen = human answer, rejected = the draft), or None
+    when the row has no answer or the draft says the same."""
+    rejected = _draft_message(draft)
+    if row.kind == Record.Kind.INSTRUCTION:
+        if row.output is None:
+            return None
+        human = [{"role": "assistant", "content": row.output}]
+        if _same_answer(human, rejected):
+            return None
+        return replace(row, output=None, chosen=human, rejected=[rejected], meta={})
+    prompt, human = _assistant_tail(row.messages or [])
+    if not human or _same_answer(human, rejected):
+        return None
+    return replace(row, messages=prompt, chosen=human, rejected=[rejected], meta={})
+
+
+def _latest_drafts(pks: list[int]) -> dict[int, Draft]:
+    latest: dict[int, Draft] = {}
+    for draft in Draft.objects.filter(record_id__in=pks).order_by(
+        "record_id", "-created_at", "-id"
+    ):
+        latest.setdefault(draft.record_id, draft)
+    return latest
+
+
+def export_rows(
+    records: QuerySet[Record], *, preference: bool, left_out: list[int] | None = None
+) -> Iterator[tuple[str, Row]]:
+    """(split, row) per record in id order; for preference formats, corrected drafts become
+    pairs and records without a pair are appended to `left_out` instead."""
+    columns = (*ROW_FIELDS, "pk", "split")
+    chunk: list[tuple] = []
+    values = records.order_by("pk").values_list(*columns).iterator(chunk_size=CHUNK)
+    for item in values:
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            yield from _chunk_rows(chunk, preference, left_out)
+            chunk = []
+    yield from _chunk_rows(chunk, preference, left_out)
+
+
+def _chunk_rows(chunk: list[tuple], preference: bool, left_out: list[int] | None):
+    n = len(ROW_FIELDS)
+    drafts: dict[int, Draft] = {}
+    if preference:
+        drafts = _latest_drafts([item[n] for item in chunk if item[_CHOSEN] is None])
+    for item in chunk:
+        row = Row(**dict(zip(ROW_FIELDS, item[:n], strict=True)), index=item[n])
+        if preference and row.chosen is None:
+            draft = drafts.get(item[n])
+            pair = corrected_pair(row, draft) if draft else None
+            if pair is None:
+                if left_out is not None:
+                    left_out.append(item[n])
+                continue
+            row = pair
+        yield item[n + 1], row
+
+
+# --- snapshots -------------------------------------------------------------------------------
+
+
+class _SplitFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.sha = hashlib.sha256()
+        self.rows = 0
+        self.keys: set[str] = set()
+        self.pending: list[bytes] = []
+
+    def add(self, line: bytes, keys) -> None:
+        self.pending.append(line)
+        self.keys.update(keys)
+        self.rows += 1
+        if len(self.pending) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        data = b"".join(self.pending)
+        self.sha.update(data)
+        self.file.write(data)
+        self.pending = []
+
+    def close(self) -> None:
+        self.flush()
+        self.file.close()
+
+
+def _write_files(
+    rows: Iterable[tuple[str, Row]], dump: Callable[[Row], dict], folder: Path
+) -> tuple[dict[str, _SplitFile], list[dict], bool]:
+    files = {split: _SplitFile(folder / f"{split}.jsonl") for split in (*SPLITS, "all")}
+    errors: list[dict] = []
+    more = False
+    try:
+        for split, row in rows:
+            try:
+                obj = dump(row)
+            except FormatError as e:
+                if len(errors) >= MAX_ERRORS:
+                    more = True
+                    break
+                errors.append(
+                    {
+                        "record": row.index,
+                        "message": e.message,
+                        "hint": e.hint,
+                        "text": f"record #{row.index}: {e.message}",
+                    }
+                )
+                continue
+            if errors:
+                continue
+            line = (jsonio.dumps(obj) + "\n").encode()
+            files[split].add(line, obj.keys())
+            files["all"].add(line, ())
+    finally:
+        for f in files.values():
+            f.close()
+    return files, errors, more
+
+
+def _dataset_info(project: Project, snapshot_id: int, format_name: str, files: dict) -> dict:
+    from curation.formats.llama_factory import dataset_info_entry
+
+    info = {}
+    for split in SPLITS:
+        if files[split].rows:
+            name = f"{project.slug}_{snapshot_id}_{split}"
+            info[name] = dataset_info_entry(
+                format_name, files[split].path.name, keys=files[split].keys
+            )
+    return info
+
+
+def create_snapshot(
+    project: Project,
+    actor,
+    *,
+    format_name: str,
+    status: Iterable[str] = (Record.Status.ACCEPTED,),
+    filters: dict | None = None,
+    test_ratio: float = 0.1,
+    seed: int = 0,
+    template: str | None = None,
+    datasets: bool = False,
+) -> ExportSnapshot:
+    """Write an immutable snapshot of the project's records with `status` (and `filters`,
+    RecordFilter parameters) in `format_name`; see the module docstring for the rules.
+
+    `datasets=True` also saves a Hugging Face DatasetDict (train/test) under hf_dataset/.
+    """
+    status = tuple(status)
+    filters = {k: v for k, v in (filters or {}).items() if v}
+    if format_name == "template_text" and template is None:
+        template = project.prompt_template
+    _check(format_name, status, test_ratio, template)
+    try:
+        record_filter = RecordFilter(**filters)
+    except TypeError:
+        raise InvalidInput(
+            f"unknown filter in {sorted(filters)}",
+            hint="use the record list's filters: " + ", ".join(RecordFilter().__dict__),
+        ) from None
+    records = filter_records(project, record_filter).filter(status__in=status)
+    preference = format_name in PREFERENCE_FORMATS
+    dump = _dumper(format_name, template or "")
+    root = Path(settings.EXPORT_DIR) / project.slug
+    root.mkdir(parents=True, exist_ok=True)
+    final: Path | None = None
+    tmp: Path | None = None
+    try:
+        with transaction.atomic():
+            # Rows added while the export runs wait for the next one.
+            last = records.aggregate(last=Max("pk"))["last"]
+            if last is None:
+                raise InvalidInput(
+                    "no records match this export",
+                    hint="check the statuses and filters (accepted records are exported by "
+                    "default)",
+                )
+            records = records.filter(pk__lte=last)
+            stratify = project.task_kind == Project.TaskKind.TOOL_CALLING
+            assign_splits(records, seed=seed, test_ratio=test_ratio, stratify=stratify)
+            snapshot = ExportSnapshot.objects.create(
+                project=project,
+                format=format_name,
+                filters={"status": list(status), **filters},
+                split_seed=seed,
+                test_ratio=test_ratio,
+                created_by=actor if getattr(actor, "pk", None) else None,
+            )
+            tmp = root / f".tmp-{snapshot.pk}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            left_out: list[int] = []
+            files, errors, more = _write_files(
+                export_rows(records, preference=preference, left_out=left_out), dump, tmp
+            )
+            if errors:
+                raise ExportFailed(format_name, errors, more)
+            if not files["all"].rows:
+                raise InvalidInput(
+                    f"none of the records holds a preference pair for {format_name}",
+                    hint="export them in an SFT format, or correct model drafts first",
+                )
+            final = root / str(snapshot.pk)
+            rel = Path(os.path.relpath(final, settings.DATA_DIR))
+            manifest = _manifest(
+                project, snapshot, actor, files, rel, stratify=stratify, left_out=left_out
+            )
+            try:
+                info = _dataset_info(project, snapshot.pk, format_name, files)
+            except FormatError as e:
+                manifest["dataset_info"] = {"written": False, "reason": str(e)}
+            else:
+                (tmp / DATASET_INFO).write_text(
+                    json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+                )
+                manifest["dataset_info"] = {"written": True, "file": DATASET_INFO}
+            if datasets:
+                _write_datasets(records, tmp / HF_DIR, format_name, preference)
+                manifest["hf_dataset"] = HF_DIR
+            (tmp / MANIFEST).write_text(
+                json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
+            snapshot.directory = str(rel)
+            snapshot.counts = manifest["counts"]
+            snapshot.files = manifest["files"]
+            snapshot.manifest = manifest
+            snapshot.save(update_fields=["directory", "counts", "files", "manifest"])
+            AuditEvent.objects.create(
+                actor=snapshot.created_by,
+                project=project,
+                action="export",
+                target=f"snapshot #{snapshot.pk}",
+                data={"format": format_name, "counts": snapshot.counts},
+            )
+            os.replace(tmp, final)
+            tmp = None
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if (
+            final is not None
+            and final.exists()
+            and not ExportSnapshot.objects.filter(
+                directory=str(Path(os.path.relpath(final, settings.DATA_DIR)))
+            ).exists()
+        ):
+            shutil.rmtree(final, ignore_errors=True)
+        raise
+    return snapshot
+
+
+def _manifest(project, snapshot, actor, files, rel: Path, *, stratify, left_out) -> dict:
+    entries = [
+        {
+            "split": split,
+            "path": str(rel / f.path.name),
+            "rows": f.rows,
+            "sha256": f.sha.hexdigest(),
+        }
+        for split, f in files.items()
+    ]
+    return {
+        "tunedesk_version": tunedesk_version(),
+        "project": project.slug,
+        "snapshot": snapshot.pk,
+        "format": snapshot.format,
+        "filters": snapshot.filters,
+        "split": {
+            "seed": snapshot.split_seed,
+            "ratios": {"train": round(1 - snapshot.test_ratio, 6), "test": snapshot.test_ratio},
+            "stratified_by": "tool_name" if stratify else None,
+            "sticky": "a record keeps the split of its first export",
+        },
+        "counts": {split: f.rows for split, f in files.items()},
+        "files": entries,
+        "left_out": {
+            "count": len(left_out),
+            "reason": "no chosen/rejected pair and no differing model draft",
+            "records": left_out[:MAX_ERRORS],
+        }
+        if left_out
+        else None,
+        "created_by": getattr(actor, "username", None) or (str(actor) if actor else None),
+        "created_at": timezone.now().isoformat(),
+    }
+
+
+def _write_datasets(records, folder: Path, format_name: str, preference: bool) -> None:
+    from curation.formats import hf_datasets
+
+    fmt = format_name if hasattr(formats.get(format_name), "dump") else "openai_chat"
+    rows = list(export_rows(records, preference=preference))
+    try:
+        hf_datasets.write_dataset(
+            {split: [r for s, r in rows if s == split] for split in SPLITS}, folder, fmt=fmt
+        )
+    except FormatError as e:
+        raise InvalidInput(f"the datasets copy failed: {e.message}", hint=e.hint) from None
