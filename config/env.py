@@ -105,6 +105,9 @@ def database_config(url: str | None, *, sqlite_path: Path) -> dict:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not memory: tests start real db_worker and server processes that must
+            # see the same test database.
+            "TEST": {"NAME": str(sqlite_path.with_name("test-" + sqlite_path.name))},
         }
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
@@ -127,4 +130,6 @@ def database_config(url: str | None, *, sqlite_path: Path) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
+        name = Path(config["NAME"])
+        config["TEST"] = {"NAME": str(name.with_name("test-" + name.name))}
     return config

@@ -10,6 +10,7 @@ from training.models import Job
 
 #: kind -> "module.function" that runs a job of that kind (and calls jobs.run_child).
 HANDLERS: dict[str, str] = {
+    "draft": "training.drafting.run_draft_job",
     "train": "training.runs.run_training_job",
     "compare": "training.compare.run_compare_job",
 }
