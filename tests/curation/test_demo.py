@@ -36,6 +36,16 @@ def test_setting_up_the_demo_twice_changes_nothing():
 
 
 def test_the_command_prints_the_accounts(capsys):
-    call_command("setup_demo", "--rows", "20")
+    call_command("setup_demo", "--rows", "20", "--queue-rows", "5")
     out = capsys.readouterr().out
     assert "engineer, reviewer, anna, ben" in out and "tunedesk-demo" in out
+
+
+def test_the_command_queues_one_drafting_job_for_the_work_queue(capsys):
+    from training.models import Job
+
+    call_command("setup_demo", "--rows", "20", "--queue-rows", "5")
+    call_command("setup_demo", "--rows", "20", "--queue-rows", "5")
+    job = Job.objects.get(kind=Job.Kind.DRAFT)
+    assert job.params["model"] == "smollm2-135m-instruct"
+    assert job.total == Record.objects.filter(status=Record.Status.NEW).count()
