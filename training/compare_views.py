@@ -1,0 +1,209 @@
+"""Tune-and-compare pages: list and launch, the report and its exports, blind A/B judging."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.staticfiles import finders
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from curation import selectors
+from curation.errors import CurationError
+from curation.models import Role
+from training import compare, jobs
+from training.models import Comparison, Judgement, TrainingRun
+
+EXAMPLES_PER_PAGE = 50
+
+
+class LaunchForm(forms.Form):
+    run = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), label=_("Training run"))
+    limit = forms.IntegerField(min_value=1, required=False, label=_("Test rows (empty: all)"))
+    max_new_tokens = forms.IntegerField(min_value=8, max_value=4096, initial=256)
+    batch_size = forms.IntegerField(
+        min_value=1,
+        max_value=64,
+        initial=1,
+        help_text=_("1 measures the response time of a single request."),
+    )
+
+    def __init__(self, *args, project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["run"].queryset = project.runs.exclude(adapter_path="").select_related(
+            "base_model"
+        )
+
+
+class FilterForm(forms.Form):
+    disagreements = forms.BooleanField(required=False)
+    failures = forms.BooleanField(required=False)
+    tool = forms.CharField(required=False)
+    contender = forms.CharField(required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+def _comparison(request: HttpRequest, slug: str, pk: int, *, role: str) -> Comparison:
+    project = selectors.project_for(request.user, slug, role=role)
+    comparison = (
+        Comparison.objects.select_related("job", "run", "snapshot")
+        .filter(pk=pk, project=project)
+        .first()
+    )
+    if comparison is None:
+        raise Http404(_("No such comparison."))
+    comparison.project = project
+    return comparison
+
+
+def comparison_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_for(request.user, slug, role=Role.REVIEWER)
+    is_engineer = project.has_role(request.user, Role.ENGINEER)
+    form = LaunchForm(project=project) if is_engineer else None
+    return _list(request, project, form, is_engineer)
+
+
+def _list(request, project, form, is_engineer, *, error=None, status=200) -> HttpResponse:
+    context = {
+        "project": project,
+        "comparisons": project.comparisons.select_related("job", "run"),
+        "form": form,
+        "is_engineer": is_engineer,
+        "error": error,
+    }
+    return render(request, "training/compare/list.html", context, status=status)
+
+
+@require_POST
+def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_for(request.user, slug, role=Role.ENGINEER)
+    form = LaunchForm(request.POST, project=project)
+    if not form.is_valid():
+        return _list(request, project, form, True, status=400)
+    data = form.cleaned_data
+    try:
+        comparison = compare.compare_run(
+            data["run"],
+            request.user,
+            limit=data["limit"],
+            max_new_tokens=data["max_new_tokens"] or 256,
+            batch_size=data["batch_size"] or 1,
+        )
+    except CurationError as e:
+        return _list(request, project, form, True, error=e, status=e.status)
+    return redirect("training:comparison", slug=slug, pk=comparison.pk)
+
+
+def comparison_report(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
+    if request.htmx and request.GET.get("part") == "progress":
+        response = render(
+            request, "training/compare/report.html#progress", {"comparison": comparison}
+        )
+        if comparison.job and comparison.job.is_finished:
+            response["HX-Refresh"] = "true"  # the finished report replaces the progress bar
+        return response
+    filters = FilterForm(request.GET)
+    chosen = filters.cleaned_data if filters.is_valid() else {}
+    examples = compare.examples_of(comparison)
+    shown = compare.filter_examples(
+        examples,
+        disagreements=bool(chosen.get("disagreements")),
+        failures=bool(chosen.get("failures")),
+        tool=chosen.get("tool") or "",
+        contender=chosen.get("contender") or "",
+    )
+    page = Paginator(shown, EXAMPLES_PER_PAGE).get_page(chosen.get("page") or 1)
+    context = compare.report_context(comparison) | {
+        "comparison": comparison,
+        "project": comparison.project,
+        "page": page,
+        "shown": len(shown),
+        "total": len(examples),
+        "filters": chosen,
+        "tools": sorted({e["reference_label"] for e in examples}),
+        "query": request.GET.copy(),
+    }
+    template = "training/compare/report.html"
+    if request.htmx and request.GET.get("part") == "examples":
+        template += "#examples"
+    return render(request, template, context)
+
+
+@require_POST
+def comparison_cancel(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
+    if comparison.job:
+        jobs.request_cancel(comparison.job)
+    return redirect("training:comparison", slug=slug, pk=pk)
+
+
+@require_POST
+def comparison_failures(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
+    try:
+        sent = compare.send_failures_to_queue(
+            comparison, request.user, contender=request.POST.get("contender", "")
+        )
+    except CurationError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(
+            request,
+            _("%(n)d record(s) added to the annotation queue, tagged %(tag)s.")
+            % {"n": sent["created"], "tag": sent["tag"]},
+        )
+    return redirect("training:comparison", slug=slug, pk=pk)
+
+
+def comparison_export(request: HttpRequest, slug: str, pk: int, fmt: str) -> HttpResponse:
+    comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
+    name = f"comparison-{comparison.pk}"
+    if fmt == "json":
+        response = JsonResponse(
+            compare.export_json(comparison), json_dumps_params={"ensure_ascii": False}
+        )
+    elif fmt == "csv":
+        response = HttpResponse(compare.export_csv(comparison), content_type="text/csv")
+    elif fmt == "html":
+        css_path = finders.find("css/tunedesk.css")
+        context = compare.report_context(comparison) | {
+            "comparison": comparison,
+            "project": comparison.project,
+            "examples": compare.examples_of(comparison),
+            "css": open(css_path, encoding="utf-8").read() if css_path else "",
+        }
+        html = render_to_string("training/compare/export.html", context, request=None)
+        response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    else:
+        raise Http404(_("Export as json, csv or html."))
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+def comparison_judge(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    comparison = _comparison(request, slug, pk, role=Role.REVIEWER)
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            compare.record_judgement(
+                comparison,
+                request.user,
+                example=int(request.POST.get("example", "-1")),
+                choice=request.POST.get("choice", ""),
+            )
+        except (CurationError, ValueError) as e:
+            error, status = e, getattr(e, "status", 400)
+    context = {
+        "comparison": comparison,
+        "project": comparison.project,
+        "item": compare.next_ab(comparison, request.user),
+        "choices": Judgement.Choice,
+        "error": error,
+    }
+    template = "training/compare/judge.html" + ("#ab-card" if request.htmx else "")
+    return render(request, template, context, status=status)
