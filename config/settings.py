@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "curation",
@@ -62,8 +63,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.security.LoginRateLimitMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,6 +157,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Curate LLM fine-tuning data, train LoRA adapters and compare models.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RecordStatusEnum": "curation.models.Record.Status",
+        "RecordKindEnum": "curation.models.Record.Kind",
+        "RecordSplitEnum": "curation.models.Record.Split",
+        "JobStatusEnum": "training.models.Job.Status",
+        "JobKindEnum": "training.models.Job.Kind",
+        "ReadableFormatEnum": "api.serializers.READABLE_FORMATS",
+        "WritableFormatEnum": "api.serializers.WRITABLE_FORMATS",
+        "YesNoEnum": ["yes", "no"],
+    },
 }
 
 # Production hardening (`manage.py check --deploy` is clean with TUNEDESK_HTTPS=true).
