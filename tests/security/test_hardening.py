@@ -1,0 +1,110 @@
+"""Production headers, login rate limiting and `check --deploy`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+
+from config.security import LOGIN_FAILURES_PER_USER
+
+pytestmark = pytest.mark.django_db
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_every_page_carries_a_content_security_policy(client):
+    csp = client.get("/login/")["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "object-src 'none'" in csp
+
+
+def _fail(client, username: str, address: str = "10.0.0.1"):
+    return client.post("/login/", {"username": username, "password": "wrong"}, REMOTE_ADDR=address)
+
+
+def test_repeated_failed_logins_are_refused_for_a_while(client, make_user):
+    make_user("anna")
+    for _ in range(LOGIN_FAILURES_PER_USER):
+        assert _fail(client, "anna").status_code == 200
+    blocked = client.post(
+        "/login/", {"username": "anna", "password": "pw-anna"}, REMOTE_ADDR="10.0.0.1"
+    )
+    assert blocked.status_code == 429
+    assert int(blocked["Retry-After"]) > 0
+
+
+def test_the_limit_is_per_username_and_address(client, make_user):
+    make_user("anna")
+    for _ in range(LOGIN_FAILURES_PER_USER):
+        _fail(client, "anna")
+    elsewhere = client.post(
+        "/login/", {"username": "anna", "password": "pw-anna"}, REMOTE_ADDR="10.0.0.2"
+    )
+    assert elsewhere.status_code == 302
+    assert _fail(client, "rita").status_code == 200
+
+
+def test_a_good_login_clears_the_count(client, make_user):
+    make_user("anna")
+    for _ in range(LOGIN_FAILURES_PER_USER - 1):
+        _fail(client, "anna")
+    ok = client.post("/login/", {"username": "anna", "password": "pw-anna"}, REMOTE_ADDR="10.0.0.1")
+    assert ok.status_code == 302
+    client.logout()
+    for _ in range(LOGIN_FAILURES_PER_USER - 1):
+        assert _fail(client, "anna").status_code == 200
+
+
+def test_check_deploy_is_clean_in_production_settings(tmp_path):
+    env = {
+        **os.environ,
+        "TUNEDESK_HTTPS": "true",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "DEBUG": "false",
+        "TUNEDESK_DATA_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_send_hsts_and_secure_cookies(tmp_path):
+    env = {
+        **os.environ,
+        "TUNEDESK_HTTPS": "true",
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "TUNEDESK_DATA_DIR": str(tmp_path),
+    }
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["31536000", "True", "True"], out.stderr
