@@ -117,10 +117,51 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "run", "job", "created_at"]
+    list_display = [
+        "id",
+        "project",
+        "run",
+        "contender_names",
+        "status",
+        "report_link",
+        "created_at",
+    ]
+    list_filter = ["project"]
     raw_id_fields = ["job", "snapshot", "run"]
+    readonly_fields = ["report_link", "job", "report", "created_by", "created_at"]
+    actions = ["cancel"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # launched from a training run (page or `manage.py compare`)
+
+    @admin.display(description="contenders")
+    def contender_names(self, obj: Comparison) -> str:
+        return ", ".join(c.get("name", "?") for c in obj.contenders)
+
+    @admin.display(description="status")
+    def status(self, obj: Comparison) -> str:
+        return obj.job.get_status_display() if obj.job else "–"
+
+    @admin.display(description="report")
+    def report_link(self, obj: Comparison) -> str:
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        href = reverse("training:comparison", args=[obj.project.slug, obj.pk])
+        return format_html('<a href="{}">{}</a>', href, "open")
+
+    @admin.action(description="Cancel the selected comparisons")
+    def cancel(self, request, queryset) -> None:
+        from training.jobs import request_cancel
+
+        for comparison in queryset.select_related("job"):
+            if comparison.job:
+                request_cancel(comparison.job)
+        self.message_user(request, f"Asked {queryset.count()} comparison(s) to stop.")
 
 
 @admin.register(Judgement)
 class JudgementAdmin(admin.ModelAdmin):
-    list_display = ["comparison", "example", "left", "right", "choice", "judge"]
+    list_display = ["comparison", "example", "left", "right", "choice", "judge", "created_at"]
+    list_filter = ["choice", "comparison"]
+    raw_id_fields = ["comparison", "judge"]

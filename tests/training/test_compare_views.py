@@ -188,3 +188,10 @@ def test_an_unknown_export_format_is_404(scripted, client_for, fmt):
     client = client_for("engineer")
     export = reverse("training:comparison_export", args=["shop", scripted.pk, fmt])
     assert client.get(export).status_code == 404
+
+
+def test_the_admin_lists_comparisons_with_their_report(scripted, admin_client):
+    page = admin_client.get(reverse("admin:training_comparison_changelist")).content.decode()
+    assert url("comparison", scripted) in page and "base, tuned" in page
+    judgements = admin_client.get(reverse("admin:training_judgement_changelist"))
+    assert judgements.status_code == 200
