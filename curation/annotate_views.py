@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from curation import answers, dashboard, record_queries, selectors, workflow
 from curation.errors import CurationError, InvalidInput
-from curation.models import GuidelineVersion, Project, Record, Role
+from curation.models import ROLE_RANK, GuidelineVersion, Project, Record, Role
 
 KEYS = "123456789"
 
@@ -48,10 +48,24 @@ def _notice(request, error: CurationError, *, extra: dict | None = None) -> Http
 
 
 def _roles(project: Project, user) -> dict:
+    held = workflow.role_in(project, user)
+    rank = ROLE_RANK[held] if held else 0
     return {
-        "is_reviewer": project.has_role(user, Role.REVIEWER),
-        "is_engineer": project.has_role(user, Role.ENGINEER),
+        "is_reviewer": rank >= ROLE_RANK[Role.REVIEWER],
+        "is_engineer": rank >= ROLE_RANK[Role.ENGINEER],
     }
+
+
+def _project(request: HttpRequest, slug: str, role: str) -> Project:
+    project = selectors.project_for(request.user, slug, role=role)
+    project._role_cache = {request.user.pk: project.user_role}
+    return project
+
+
+def _record(request: HttpRequest, pk: int, role: str) -> Record:
+    record = selectors.record_for(request.user, pk, role=role)
+    record.project._role_cache = {request.user.pk: record.project.user_role}
+    return record
 
 
 def render_markdown(text: str) -> str:
@@ -182,7 +196,7 @@ def editor_context(request: HttpRequest, record: Record, *, mode: str) -> dict:
             {**m, "rest_json": json.dumps(m.get("rest", {}), ensure_ascii=False)}
             for m in state.get("messages", [])
         ],
-        "holder": record.assignee,
+        "holder": record.assignee if mode == workflow.READ_ONLY else None,
         **_roles(project, user),
         **_guidelines(project),
     }
@@ -214,7 +228,7 @@ def _version(request: HttpRequest) -> int:
 
 @require_GET
 def queue(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.ANNOTATOR)
+    project = _project(request, slug, Role.ANNOTATOR)
     context = {
         "project": project,
         "queue": record_queries.my_queue(project, request.user),
@@ -226,7 +240,7 @@ def queue(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def take_next(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.ANNOTATOR)
+    project = _project(request, slug, Role.ANNOTATOR)
     try:
         record = workflow.next_record(project, request.user)
     except CurationError as e:
@@ -243,14 +257,14 @@ def take_next(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def edit(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     mode = workflow.open_record(record, request.user)
     return _editor(request, record, mode=mode)
 
 
 @require_POST
 def autosave(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     try:
         wip = workflow.autosave(
             record, request.user, base_version=_version(request), state=_state(request, record)
@@ -263,7 +277,7 @@ def autosave(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def check(request: HttpRequest, pk: int) -> HttpResponse:
     """Live validation: the answer's problems as the editor would submit it."""
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     problems, error = [], None
     try:
         content = answers.content_from_state(record, _state(request, record))
@@ -296,7 +310,7 @@ def _conflict(request, record, e: workflow.EditConflict, state: dict) -> HttpRes
 
 @require_POST
 def save(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     state = {}
     try:
         state = _state(request, record)
@@ -310,7 +324,7 @@ def save(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def submit(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     state = {}
     try:
         state = _state(request, record)
@@ -342,7 +356,7 @@ def _after(request: HttpRequest, project: Project, *, message: str) -> HttpRespo
 
 @require_POST
 def skip(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     try:
         workflow.skip_record(record, request.user)
     except CurationError as e:
@@ -353,7 +367,7 @@ def skip(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def discard(request: HttpRequest, pk: int) -> HttpResponse:
     """Drop the autosaved work and show the record as stored (\"take theirs\")."""
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     workflow.WorkInProgress.objects.filter(record=record, user=request.user).delete()
     mode = workflow.editor_mode(record, request.user)
     return _editor(request, record, mode=mode, flash=_("Showing the stored version."))
@@ -361,9 +375,9 @@ def discard(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def history(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.ANNOTATOR)
+    record = _record(request, pk, Role.ANNOTATOR)
     events = record_queries.history(record)
-    if record.project.role_of(request.user) == Role.ANNOTATOR:
+    if workflow.role_in(record.project, request.user) == Role.ANNOTATOR:
         # Blind overlap: annotators do not see others' answers in the history.
         events = [e for e in events if e.actor_id == request.user.pk or e.action != "annotate"]
     return render(
@@ -378,7 +392,7 @@ def history(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.REVIEWER)
+    project = _project(request, slug, Role.REVIEWER)
     records = list(record_queries.review_queue(project)[:100])
     context = {"project": project, "records": records, **_roles(project, request.user)}
     return render(request, "curation/review/queue.html", context)
@@ -414,7 +428,7 @@ def review_context(request: HttpRequest, record: Record) -> dict:
 
 @require_GET
 def review(request: HttpRequest, pk: int) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.REVIEWER)
+    record = _record(request, pk, Role.REVIEWER)
     return _page(request, "curation/review/record.html", "review", review_context(request, record))
 
 
@@ -439,7 +453,7 @@ def _next_review(request: HttpRequest, project: Project, *, message: str) -> Htt
 
 @require_POST
 def review_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    record = selectors.record_for(request.user, pk, role=Role.REVIEWER)
+    record = _record(request, pk, Role.REVIEWER)
     try:
         if action == "accept":
             workflow.accept_record(record, request.user, version=_version(request))
@@ -491,13 +505,13 @@ def _list_context(request: HttpRequest, project: Project) -> dict:
 
 @require_GET
 def records(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.REVIEWER)
+    project = _project(request, slug, Role.REVIEWER)
     return _page(request, "curation/records/list.html", "results", _list_context(request, project))
 
 
 @require_POST
 def bulk(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.REVIEWER)
+    project = _project(request, slug, Role.REVIEWER)
     ids = request.POST.getlist("ids")
     action = request.POST.get("action", "")
     user = request.user
@@ -532,7 +546,7 @@ def bulk(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def progress(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.REVIEWER)
+    project = _project(request, slug, Role.REVIEWER)
     context = {
         "project": project,
         "board": dashboard.dashboard(project),
@@ -542,7 +556,7 @@ def progress(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def guidelines(request: HttpRequest, slug: str) -> HttpResponse:
-    project = selectors.project_for(request.user, slug, role=Role.ANNOTATOR)
+    project = _project(request, slug, Role.ANNOTATOR)
     error = None
     if request.method == "POST":
         try:

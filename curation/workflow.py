@@ -59,15 +59,28 @@ class EditConflict(StaleRecord):
 # --- permissions -------------------------------------------------------------------------
 
 
+def role_in(project: Project, user) -> str | None:
+    """The user's role, looked up once per project instance (views and services ask often)."""
+    cache = project.__dict__.setdefault("_role_cache", {})
+    if user.pk not in cache:
+        cache[user.pk] = project.role_of(user)
+    return cache[user.pk]
+
+
+def _has_role(project: Project, user, role: str) -> bool:
+    held = role_in(project, user)
+    return held is not None and ROLE_RANK[held] >= ROLE_RANK[role]
+
+
 def _require(project: Project, user, role: str, message: str) -> str:
-    held = project.role_of(user)
+    held = role_in(project, user)
     if held is None or ROLE_RANK[held] < ROLE_RANK[role]:
         raise NotAllowed(message, hint=_("Ask an engineer of this project for the role."))
     return held
 
 
 def _is_only_annotator(project: Project, user) -> bool:
-    return project.role_of(user) == Role.ANNOTATOR
+    return role_in(project, user) == Role.ANNOTATOR
 
 
 def editor_mode(record: Record, user) -> str:
@@ -76,9 +89,7 @@ def editor_mode(record: Record, user) -> str:
         return EDIT
     if _overlap_claim(record, user) is not None:
         return OVERLAP
-    if not _is_only_annotator(record.project, user) and record.project.has_role(
-        user, Role.REVIEWER
-    ):
+    if _has_role(record.project, user, Role.REVIEWER):
         return EDIT
     return READ_ONLY
 
@@ -266,7 +277,7 @@ def skip_record(record: Record, user) -> None:
 
 def release_record(record: Record, user) -> None:
     """Hand a claimed record back to the pool (autosaved work is kept)."""
-    if record.assignee_id != user.pk and not record.project.has_role(user, Role.ENGINEER):
+    if record.assignee_id != user.pk and not _has_role(record.project, user, Role.ENGINEER):
         raise NotAllowed(_("Only the annotator holding a record, or an engineer, can release it."))
     Record.objects.filter(pk=record.pk, status=S.IN_PROGRESS).update(
         status=Case(When(~Q(review_comment=""), then=Value(S.RETURNED)), default=Value(S.NEW)),

@@ -97,8 +97,8 @@
         if (i < n && j < m && mx[i] === my[j]) {
           out.push(["equal", mx[i++]]);
           j++;
-        } else if (j < m && (i === n || dp[i][j + 1] >= dp[i + 1][j])) out.push(["insert", my[j++]]);
-        else out.push(["delete", mx[i++]]);
+        } else if (i < n && (j === m || dp[i + 1][j] >= dp[i][j + 1])) out.push(["delete", mx[i++]]);
+        else out.push(["insert", my[j++]]);
       }
     }
     out.push(["equal", x.slice(ex).join("")]);
@@ -415,6 +415,9 @@
   }
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:afterSettle", init);
+  document.addEventListener("htmx:afterRequest", (e) => {
+    if (e.detail.elt?.id === "btn-save" && e.detail.successful) status("");
+  });
   document.addEventListener("htmx:beforeRequest", (e) => {
     const id = e.detail.elt?.id;
     if (id === "btn-submit" || id === "btn-skip" || id === "btn-save") {
