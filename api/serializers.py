@@ -375,6 +375,7 @@ class SnapshotCreateSerializer(serializers.Serializer):
         default=[Record.Status.ACCEPTED],
         help_text="Statuses of the records to export.",
     )
+    filters = RecordFilterSerializer(required=False, help_text="The records list's filters.")
     test_ratio = serializers.FloatField(min_value=0, max_value=0.9, default=0.1)
     seed = serializers.IntegerField(default=0, min_value=0, max_value=2**31 - 1)
 

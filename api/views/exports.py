@@ -1,4 +1,4 @@
-"""Export snapshots: list, create, download their files (engineers, as in the UI)."""
+"""Export snapshots: list and download (reviewers and up), create (engineers), as in the UI."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from api import permissions
 from api.serializers import SnapshotCreateSerializer, SnapshotSerializer, paged
 from api.views.base import ApiView
 from api.views.docs import CURSOR, errors
+from curation import exports
 from curation.errors import CurationError
 from curation.models import ExportSnapshot, Role
-from training.runs import snapshot_files
 
 TAGS = ["exports"]
 SNAPSHOT_EXAMPLE = {
@@ -43,11 +43,6 @@ SNAPSHOT_EXAMPLE = {
 }
 
 
-class ServiceMissing(CurationError):
-    status = 503
-    code = "unavailable"
-
-
 class SnapshotList(ApiView):
     @extend_schema(
         operation_id="snapshots_list",
@@ -62,7 +57,7 @@ class SnapshotList(ApiView):
         tags=TAGS,
     )
     def get(self, request: Request, slug: str) -> Response:
-        project = permissions.project(request, slug, Role.ENGINEER)
+        project = permissions.project(request, slug, Role.REVIEWER)
         return self.paginate(
             project.snapshots.select_related("project", "created_by"), SnapshotSerializer
         )
@@ -85,18 +80,12 @@ class SnapshotList(ApiView):
     def post(self, request: Request, slug: str) -> Response:
         project = permissions.project(request, slug, Role.ENGINEER)
         data = self.body(SnapshotCreateSerializer)
-        try:
-            from curation.exports import create_snapshot
-        except ImportError:
-            raise ServiceMissing(
-                _("Exports are not available in this version."),
-                hint=_("Export from the project's Export page."),
-            ) from None
-        snapshot = create_snapshot(
+        snapshot = exports.create_snapshot(
             project,
             request.user,
-            format=data["format"],
+            format_name=data["format"],
             status=data["status"],
+            filters=data.get("filters") or {},
             test_ratio=data["test_ratio"],
             seed=data["seed"],
         )
@@ -112,7 +101,7 @@ class SnapshotDetail(ApiView):
         tags=TAGS,
     )
     def get(self, request: Request, pk: int) -> Response:
-        snapshot = permissions.in_project(request, ExportSnapshot.objects, pk, Role.ENGINEER)
+        snapshot = permissions.in_project(request, ExportSnapshot.objects, pk, Role.REVIEWER)
         return Response(SnapshotSerializer(snapshot, context={"request": request}).data)
 
 
@@ -143,11 +132,12 @@ class SnapshotFile(ApiView):
         tags=TAGS,
     )
     def get(self, request: Request, pk: int, split: str) -> FileResponse:
-        snapshot = permissions.in_project(request, ExportSnapshot.objects, pk, Role.ENGINEER)
-        root = Path(settings.DATA_DIR).resolve()
-        for item in snapshot_files(snapshot, split):
-            path = Path(item["path"]).resolve()
-            # A manifest edited by hand must not serve files from outside the data dir.
-            if path.is_relative_to(root) and path.is_file():
-                return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        snapshot = permissions.in_project(request, ExportSnapshot.objects, pk, Role.REVIEWER)
+        try:
+            path = exports.snapshot_file(snapshot, split).resolve()
+        except CurationError as e:
+            raise Http404(str(e)) from None
+        # A manifest edited by hand must not serve files from outside the data dir.
+        if path.is_relative_to(Path(settings.DATA_DIR).resolve()) and path.is_file():
+            return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
         raise Http404(_("Snapshot #%(id)s has no %(split)s file.") % {"id": pk, "split": split})
