@@ -7,8 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from training.modelload import BUNDLED_NAME, load_model, tiny_model
+
+# Tiny models gain nothing from a second thread, and on a shared 2-core machine the OpenMP
+# threads of several processes spin against each other (measured: generation 5x slower).
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[2]
 # Persistent, git-ignored cache so the bundled GGUF is de-quantised once per checkout.

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from training import draft_entry
+from training.generation import generate_batch
+from training.modelload import BUNDLED_NAME, load_model
+from training.prompting import PromptSpec, render_prompt
+
+from .conftest import MODEL_CACHE, REPO
+
+QUESTIONS = [
+    "hi",
+    "What is the weather in Beijing today? Please tell me the temperature.",
+    "请帮我查询北京今天的天气",
+    "a",
+    "the answer is 42 " * 6,
+    "翻译下面的句子",
+    "First paragraph.\n\nSecond paragraph.",
+    "x y z",
+]
+
+
+def chat_prompts(tokenizer, questions=QUESTIONS):
+    spec = PromptSpec(system_prompt="S")
+    return [render_prompt(tokenizer, spec, [{"role": "user", "content": q}]) for q in questions]
+
+
+def test_batched_greedy_gives_the_same_outputs_as_one_at_a_time(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)
+    one = generate_batch(model, tokenizer, prompts, max_new_tokens=12, batch_size=1)
+    assert len({g.text for g in one}) > 1  # varied outputs, or the comparison proves nothing
+    for batch_size in (3, 8):
+        batched = generate_batch(
+            model, tokenizer, prompts, max_new_tokens=12, batch_size=batch_size
+        )
+        assert [g.text for g in batched] == [g.text for g in one]
+        assert [g.completion_tokens for g in batched] == [g.completion_tokens for g in one]
+
+
+def test_results_come_back_in_the_order_of_the_prompts(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)
+    results = generate_batch(model, tokenizer, prompts, max_new_tokens=2, batch_size=3)
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    assert [g.prompt_tokens for g in results] == lengths
+    assert lengths != sorted(lengths)
+
+
+def test_max_new_tokens_caps_the_answer(tiny):
+    model, tokenizer = tiny
+    (result,) = generate_batch(model, tokenizer, chat_prompts(tokenizer)[:1], max_new_tokens=5)
+    assert result.completion_tokens == 5 and result.finish_reason == "length"
+    assert result.latency_s > 0
+
+
+def test_a_stop_string_ends_the_answer_and_is_cut(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)[1:2]
+    (free,) = generate_batch(model, tokenizer, prompts, max_new_tokens=16)
+    stop = free.text[4:6]
+    (stopped,) = generate_batch(model, tokenizer, prompts, max_new_tokens=16, stop=[stop])
+    assert stopped.text == free.text[: free.text.find(stop)]
+    assert stopped.finish_reason == "stop"
+    assert stopped.completion_tokens < free.completion_tokens
+
+
+def test_the_end_of_sequence_token_ends_the_answer(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)[:2]
+    free = generate_batch(model, tokenizer, prompts, max_new_tokens=8)
+    first = tokenizer(free[0].text, add_special_tokens=False)["input_ids"][0]
+    eos_model = copy.deepcopy(model)
+    eos_model.generation_config.eos_token_id = first  # the first token it would write
+    ended = generate_batch(eos_model, tokenizer, prompts, max_new_tokens=8, batch_size=2)
+    assert (ended[0].text, ended[0].completion_tokens, ended[0].finish_reason) == ("", 1, "stop")
+    assert ended[1].completion_tokens >= 1  # the other row is unaffected by its neighbour
+
+
+def test_sampling_is_reproducible_with_a_seed(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)[:3]
+    runs = [
+        generate_batch(model, tokenizer, prompts, max_new_tokens=8, temperature=1.5, seed=s)
+        for s in (1, 1, 2)
+    ]
+    texts = [[g.text for g in run] for run in runs]
+    assert texts[0] == texts[1] and texts[0] != texts[2]
+
+
+def test_refuses_right_padding(tiny):
+    model, tokenizer = tiny
+    right = copy.deepcopy(tokenizer)
+    right.padding_side = "right"
+    with pytest.raises(ValueError, match="padding_side"):
+        generate_batch(model, right, ["x"])
+
+
+def write_job(tmp_path, model, records, **settings):
+    job = {
+        "model": model,
+        "cache_dir": str(MODEL_CACHE),
+        "prompt": {"system_prompt": "Answer briefly."},
+        "records": records,
+        "settings": {"max_new_tokens": 6, "batch_size": 2, "threads": 1} | settings,
+    }
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def records(n):
+    return [
+        {"id": i, "messages": [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]}
+        for i in range(n)
+    ]
+
+
+def test_the_draft_child_writes_one_line_per_record_and_progress(tiny_model_dir, tmp_path):
+    job = write_job(
+        tmp_path, {"name": "tiny", "kind": "local", "source": str(tiny_model_dir)}, records(5)
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "training.draft_entry", str(job)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(x) for x in (tmp_path / "outputs.jsonl").read_text().splitlines()]
+    assert sorted(line["id"] for line in lines) == [0, 1, 2, 3, 4]
+    for line in lines:
+        assert line["prompt"].startswith("<|im_start|>system\nAnswer briefly.")
+        assert line["parsed"]["kind"] in ("text", "tool_calls", "unparseable")
+        assert line["completion_tokens"] <= 6 and line["prompt_tokens"] > 0
+        assert line["latency_ms"] > 0
+    progress = [json.loads(x) for x in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert [p["done"] for p in progress] == [0, 2, 4, 5]
+    assert progress[-1]["total"] == 5 and progress[-1]["eta_s"] == 0
+    assert progress[-1]["tokens_per_s"] > 0
+
+
+def test_the_draft_child_fails_with_the_error_on_stderr(tmp_path):
+    missing = {"name": "gone", "kind": "local", "source": str(tmp_path / "gone")}
+    job = write_job(tmp_path, missing, records(1))
+    done = subprocess.run(
+        [sys.executable, "-m", "training.draft_entry", str(job)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "draft failed: ModelLoadError" in done.stderr and "config.json" in done.stderr
+
+
+def test_a_rerun_skips_drafted_records_and_drops_a_line_cut_by_a_kill(tiny_model_dir, tmp_path):
+    job = write_job(tmp_path, str(tiny_model_dir), records(3))
+    kept = {"id": 0, "text": "kept"}
+    (tmp_path / "outputs.jsonl").write_text(json.dumps(kept) + '\n{"id": 1, "te')
+    assert draft_entry.run(json.loads(job.read_text()), job_dir=tmp_path) == 2
+    lines = [json.loads(x) for x in (tmp_path / "outputs.jsonl").read_text().splitlines()]
+    assert lines[0] == kept
+    assert sorted(line["id"] for line in lines) == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_the_bundled_model_loads_from_cache_and_drafts_a_real_record(glaive_records):
+    load_model(BUNDLED_NAME, cache_dir=MODEL_CACHE)  # converts the GGUF on a fresh checkout
+    started = time.perf_counter()
+    model, tokenizer = load_model(BUNDLED_NAME, cache_dir=MODEL_CACHE)
+    assert time.perf_counter() - started < 10  # ~0.2-1 s measured; generous on a busy machine
+    assert model.config.vocab_size == 49152 and not hasattr(model.config, "quantization_config")
+    messages, tools = glaive_records[0]
+    prompt = render_prompt(tokenizer, PromptSpec(), messages[:1], tools=tools)
+    (draft,) = generate_batch(model, tokenizer, [prompt], max_new_tokens=24)
+    assert draft.text.strip() and draft.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_batched_greedy_matches_one_at_a_time_on_the_bundled_model(bundled, glaive_records):
+    model, tokenizer = bundled
+    prompts = [
+        render_prompt(tokenizer, PromptSpec(), messages[:1], tools=tools)
+        for messages, tools in glaive_records[:6]
+    ]
+    one = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=1)
+    batched = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=6)
+    assert [g.text for g in batched] == [g.text for g in one]

@@ -1,0 +1,154 @@
+"""Child process that drafts answers: `python -m training.draft_entry job.json`.
+
+The job file (JSON):
+  model       {"name", "kind": bundled|gguf|local|hub, "source"} or a plain string
+  cache_dir   where converted models are cached
+  output_dir  where outputs.jsonl and progress.jsonl go (default: the job file's folder)
+  prompt      PromptSpec fields: system_prompt, tools, template, few_shot, tool_style, mode
+  records     [{"id", "messages", "tools"?}]; messages end before the answer to draft
+  settings    {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 8, "stop": null,
+               "dtype": "float32", "seed": null, "threads": null}
+
+outputs.jsonl gets one line per record, written after each batch:
+  {"id", "text", "parsed", "prompt", "prompt_tokens", "completion_tokens", "latency_ms",
+   "finish_reason"}
+progress.jsonl gets {"done", "total", "tokens_per_s", "eta_s", "elapsed_s"} after loading
+(done 0) and after each batch. Records already in outputs.jsonl are skipped, so a rerun after
+a crash continues. On failure the error goes to stderr and the exit status is non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from training.generation import generate_batch
+from training.modelload import ModelSource, load_model
+from training.parsing import parse_output
+from training.prompting import PromptSpec, merge_tools, render_prompt
+
+DEFAULTS = {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 8, "stop": None}
+DEFAULTS |= {"dtype": "float32", "seed": None, "threads": None}
+
+
+def run(job: dict, *, job_dir: Path) -> int:
+    """Draft every record of the job; return how many were drafted now."""
+    settings = DEFAULTS | (job.get("settings") or {})
+    out_dir = Path(job.get("output_dir") or job_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs, progress = out_dir / "outputs.jsonl", out_dir / "progress.jsonl"
+    done_ids = _done_ids(outputs)
+    records = [r for r in job["records"] if r["id"] not in done_ids]
+    total, done = len(job["records"]), len(job["records"]) - len(records)
+
+    if settings["threads"]:
+        import torch
+
+        torch.set_num_threads(int(settings["threads"]))
+    model_source = job["model"]
+    source = ModelSource(**model_source) if isinstance(model_source, dict) else model_source
+    model, tokenizer = load_model(source, cache_dir=Path(job["cache_dir"]), dtype=settings["dtype"])
+    spec = PromptSpec.from_dict(job.get("prompt") or {})
+    prompts = {
+        r["id"]: render_prompt(tokenizer, spec, r["messages"], tools=r.get("tools"))
+        for r in records
+    }
+    # Similar lengths share a batch, so little compute goes to padding.
+    records.sort(key=lambda r: len(tokenizer(prompts[r["id"]], add_special_tokens=False).input_ids))
+    started, generated = time.perf_counter(), 0
+    _append(progress, _progress(done, total, generated, 0.0, len(records)))
+
+    batch_size = int(settings["batch_size"])
+    for first in range(0, len(records), batch_size):
+        chunk = records[first : first + batch_size]
+        results = generate_batch(
+            model,
+            tokenizer,
+            [prompts[r["id"]] for r in chunk],
+            max_new_tokens=int(settings["max_new_tokens"]),
+            temperature=float(settings["temperature"]),
+            batch_size=batch_size,
+            stop=settings["stop"],
+            seed=settings["seed"],
+        )
+        lines = []
+        for record, gen in zip(chunk, results, strict=True):
+            offered = merge_tools(spec.tools, record.get("tools"))
+            parsed = parse_output(gen.text, tools=offered or None)
+            lines.append(
+                {
+                    "id": record["id"],
+                    "text": gen.text,
+                    "parsed": parsed.to_dict(),
+                    "prompt": prompts[record["id"]],
+                    "prompt_tokens": gen.prompt_tokens,
+                    "completion_tokens": gen.completion_tokens,
+                    "latency_ms": round(gen.latency_s * 1000, 1),
+                    "finish_reason": gen.finish_reason,
+                }
+            )
+            generated += gen.completion_tokens
+        _append(outputs, *lines)
+        done += len(chunk)
+        drafted = first + len(chunk)
+        elapsed = time.perf_counter() - started
+        _append(
+            progress, _progress(done, total, generated, elapsed, len(records) - drafted, drafted)
+        )
+    return len(records)
+
+
+def _progress(
+    done: int, total: int, tokens: int, elapsed: float, remaining: int, drafted_now: int = 0
+) -> dict:
+    rate = tokens / elapsed if elapsed > 0 else None
+    eta = elapsed / drafted_now * remaining if drafted_now else None
+    return {
+        "done": done,
+        "total": total,
+        "tokens_per_s": round(rate, 1) if rate is not None else None,
+        "eta_s": round(eta, 1) if eta is not None else None,
+        "elapsed_s": round(elapsed, 1),
+    }
+
+
+def _done_ids(outputs: Path) -> set[Any]:
+    """Ids already drafted; a last line cut short by a kill mid-write is removed."""
+    if not outputs.exists():
+        return set()
+    data = outputs.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        outputs.write_bytes(data)
+    return {json.loads(line)["id"] for line in data.decode("utf-8").splitlines() if line}
+
+
+def _append(path: Path, *objects: dict) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        for obj in objects:
+            f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        f.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m training.draft_entry JOB.json", file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    try:
+        job = json.loads(path.read_text(encoding="utf-8"))
+        run(job, job_dir=path.parent)
+    except Exception as exc:  # noqa: BLE001 - the parent reads stderr and the exit status
+        traceback.print_exc(file=sys.stderr)
+        print(f"draft failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
