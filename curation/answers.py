@@ -360,36 +360,12 @@ def answer_problems(record, content: dict) -> list[AnswerProblem]:
     answer = final_answer(record, content)
     if not isinstance(answer, dict) or not answer.get("tool_calls"):
         return []
-    try:
-        from curation.toolcheck import check_tool_calls
-    except ImportError:  # the shared checker has not landed yet
-        check_tool_calls = _check_with_jsonschema
+    from curation.toolcheck import check_tool_calls
+
     return [
         AnswerProblem(p.code, p.message, getattr(p, "hint", ""))
         for p in check_tool_calls([answer], tools_of(record))
     ]
-
-
-def _check_with_jsonschema(messages: list[dict], tools: list[dict]) -> list[AnswerProblem]:
-    from jsonschema import Draft202012Validator
-
-    problems = []
-    for message in messages:
-        for call in message.get("tool_calls") or []:
-            name = (call.get("function") or {}).get("name", "")
-            schema = tool_schema(tools, name)
-            if schema is None:
-                problems.append(AnswerProblem("unknown_tool", f'no tool is called "{name}"'))
-                continue
-            arguments = arguments_of(call)
-            if not isinstance(arguments, dict):
-                problems.append(AnswerProblem("bad_json", "the arguments are not a JSON object"))
-                continue
-            validator = Draft202012Validator(schema.get("parameters") or {"type": "object"})
-            for error in sorted(validator.iter_errors(arguments), key=str):
-                where = ".".join(str(p) for p in error.absolute_path) or name
-                problems.append(AnswerProblem("schema", f"{where}: {error.message}"))
-    return problems
 
 
 _TOKEN = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\w+|\s+|[^\w\s]", re.UNICODE)
