@@ -26,13 +26,14 @@ import os
 import shutil
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from curation import formats
@@ -53,6 +54,12 @@ MANIFEST = "manifest.json"
 DATASET_INFO = "dataset_info.json"
 HF_DIR = "hf_dataset"
 _CHOSEN = ROW_FIELDS.index("chosen")
+_JSON_FIELDS = frozenset(
+    f.name for f in Record._meta.concrete_fields if f.get_internal_type() == "JSONField"
+)
+_JSON_POSITIONS = [i for i, name in enumerate(ROW_FIELDS) if name in _JSON_FIELDS]
+# Rows are built positionally from ROW_FIELDS, so the two must keep the same order.
+assert [f.name for f in fields(Row)][: len(ROW_FIELDS)] == list(ROW_FIELDS)
 
 
 class ExportFailed(InvalidInput):
@@ -249,9 +256,18 @@ def export_rows(
 ) -> Iterator[tuple[str, Row]]:
     """(split, row) per record in id order; for preference formats, corrected drafts become
     pairs and records without a pair are appended to `left_out` instead."""
-    columns = (*ROW_FIELDS, "pk", "split")
+    # JSON columns come as text and are decoded here: Django's per-value JSON converters
+    # cost more than the rest of an export together.
+    columns = {
+        name: Cast(name, TextField()) if name in _JSON_FIELDS else F(name) for name in ROW_FIELDS
+    }
+    values = (
+        records.order_by("pk")
+        .annotate(**{f"_x_{name}": expr for name, expr in columns.items()})
+        .values_list(*(f"_x_{name}" for name in ROW_FIELDS), "pk", "split")
+        .iterator(chunk_size=CHUNK)
+    )
     chunk: list[tuple] = []
-    values = records.order_by("pk").values_list(*columns).iterator(chunk_size=CHUNK)
     for item in values:
         chunk.append(item)
         if len(chunk) >= CHUNK:
@@ -260,13 +276,25 @@ def export_rows(
     yield from _chunk_rows(chunk, preference, left_out)
 
 
+def _load(value):
+    if value is None or not isinstance(value, str):
+        return value
+    if value == "{}":
+        return {}
+    return json.loads(value)
+
+
 def _chunk_rows(chunk: list[tuple], preference: bool, left_out: list[int] | None):
     n = len(ROW_FIELDS)
     drafts: dict[int, Draft] = {}
     if preference:
         drafts = _latest_drafts([item[n] for item in chunk if item[_CHOSEN] is None])
+    json_at = _JSON_POSITIONS
     for item in chunk:
-        row = Row(**dict(zip(ROW_FIELDS, item[:n], strict=True)), index=item[n])
+        values = list(item[:n])
+        for i in json_at:
+            values[i] = _load(values[i])
+        row = Row(*values, index=item[n])
         if preference and row.chosen is None:
             draft = drafts.get(item[n])
             pair = corrected_pair(row, draft) if draft else None
