@@ -133,6 +133,8 @@ MEDIA_ROOT = UPLOAD_DIR
 # import's own (TUNEDESK_MAX_UPLOAD_MB), checked before any row is read.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 TUNEDESK_MAX_UPLOAD_MB = env_int("TUNEDESK_MAX_UPLOAD_MB", 1024)
+# An annotator's claim on a record lapses after this long without a save.
+TUNEDESK_CLAIM_TIMEOUT_MINUTES = env_int("TUNEDESK_CLAIM_TIMEOUT_MINUTES", 30)
 # Cost model of the compare report: what an hour of this hardware costs.
 TUNEDESK_HARDWARE_PRICE_PER_HOUR = env_float("TUNEDESK_HARDWARE_PRICE_PER_HOUR", 0.10)
 

@@ -33,7 +33,7 @@ from curation.rows import answer_tool_name
 
 S = Record.Status
 #: An untouched claim goes back to the pool after this long (autosave keeps a claim alive).
-CLAIM_TIMEOUT = timedelta(minutes=getattr(settings, "TUNEDESK_CLAIM_TIMEOUT_MINUTES", 30))
+CLAIM_TIMEOUT = timedelta(minutes=settings.TUNEDESK_CLAIM_TIMEOUT_MINUTES)
 EDITABLE = (S.NEW, S.IN_PROGRESS, S.RETURNED)
 #: Editor modes: the claimant edits the record; an overlap annotator answers blind beside it.
 EDIT, OVERLAP, READ_ONLY = "edit", "overlap", "read_only"
