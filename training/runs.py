@@ -14,9 +14,7 @@ hyper-parameters.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 import shutil
 from pathlib import Path
 
@@ -285,12 +283,6 @@ def run_summary(run: TrainingRun) -> dict:
     }
 
 
-# --- interim snapshot writer -----------------------------------------------------------------
-# INTERIM: stands in for curation's export service (curation/exports.py) until it lands;
-# `take_snapshot` switches to it as soon as it exists. Writes an immutable ExportSnapshot
-# with train/test JSONL files through the curation format registry.
-
-
 def take_snapshot(
     project: Project,
     actor,
@@ -300,73 +292,15 @@ def take_snapshot(
     test_ratio: float = 0.1,
     seed: int = 0,
 ) -> ExportSnapshot:
-    statuses = statuses or [Record.Status.ACCEPTED]
+    """A fresh snapshot for a run: OpenAI chat rows for SFT, TRL preference rows for DPO."""
+    from curation import exports
+
     fmt = "trl_preference" if method == TrainingRun.Method.DPO else "openai_chat"
-    try:
-        from curation import exports
-    except ImportError:
-        exports = None
-    if exports is not None and hasattr(exports, "create_snapshot"):
-        return exports.create_snapshot(
-            project, actor, format=fmt, status=statuses, test_ratio=test_ratio, seed=seed
-        )
-    return _interim_snapshot(
-        project, actor, fmt=fmt, statuses=statuses, test_ratio=test_ratio, seed=seed
-    )
-
-
-def _interim_snapshot(
-    project: Project, actor, *, fmt: str, statuses: list[str], test_ratio: float, seed: int
-) -> ExportSnapshot:
-    from curation.formats import get
-    from curation.rows import record_to_row
-
-    records = list(project.records.filter(status__in=statuses).order_by("id"))
-    preference = fmt == "trl_preference"
-    records = [r for r in records if bool(r.chosen and r.rejected) == preference]
-    if not records:
-        raise InvalidInput(
-            _("No records with status %(statuses)s to train on.")
-            % {"statuses": ", ".join(statuses)},
-            hint=_("accept some records first, or pass another --status"),
-            where="snapshot",
-        )
-    rng = random.Random(seed)
-    splits: dict[str, list] = {"train": [], "test": []}
-    for record in records:
-        split = record.split or ("test" if rng.random() < test_ratio else "train")
-        splits[split].append(record)
-    if not splits["train"]:
-        splits["train"], splits["test"] = splits["test"], []
-    snapshot = ExportSnapshot.objects.create(
-        project=project,
-        format=fmt,
-        filters={"status": statuses},
-        split_seed=seed,
+    return exports.create_snapshot(
+        project,
+        actor,
+        format_name=fmt,
+        status=statuses or [Record.Status.ACCEPTED],
         test_ratio=test_ratio,
-        counts={k: len(v) for k, v in splits.items()},
-        directory="",
-        created_by=actor,
+        seed=seed,
     )
-    directory = Path("exports") / project.slug / f"snapshot-{snapshot.pk}"
-    (settings.DATA_DIR / directory).mkdir(parents=True, exist_ok=True)
-    module, files = get(fmt), []
-    for split, rows in splits.items():
-        if not rows:
-            continue
-        path = settings.DATA_DIR / directory / f"{split}.jsonl"
-        with path.open("w", encoding="utf-8") as f:
-            rows_out = [record_to_row(r) for r in rows]
-            if preference:
-                module.write(rows_out, f, conversational=True)
-            else:
-                module.write(rows_out, f)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        files.append(
-            {"split": split, "path": f"{split}.jsonl", "rows": len(rows), "sha256": digest}
-        )
-    snapshot.directory = str(directory)
-    snapshot.files = files
-    snapshot.manifest = {"format": fmt, "files": files, "interim_writer": "training.runs"}
-    snapshot.save(update_fields=["directory", "files", "manifest"])
-    return snapshot

@@ -27,6 +27,7 @@ def dirs(settings, tmp_path):
     settings.DATA_DIR = tmp_path / "data"
     settings.RUNS_DIR = tmp_path / "data" / "runs"
     settings.JOBS_DIR = tmp_path / "data" / "jobs"
+    settings.EXPORT_DIR = tmp_path / "data" / "exports"
     settings.MODEL_CACHE_DIR = tmp_path / "models"
 
 
@@ -213,7 +214,7 @@ def test_only_engineers_launch_runs(project, people, tiny_base, chat_snapshot):
         runs.launch_run(project, people["reviewer"], base_model=tiny_base, snapshot=chat_snapshot)
 
 
-def test_the_interim_snapshot_writer_splits_accepted_records(project, people):
+def test_a_fresh_snapshot_splits_the_accepted_records(project, people):
     from curation.models import Record
 
     for i in range(12):
@@ -228,7 +229,7 @@ def test_the_interim_snapshot_writer_splits_accepted_records(project, people):
             content_hash=str(i),
         )
     snapshot = runs.take_snapshot(project, people["engineer"], test_ratio=0.3, seed=1)
-    assert sum(snapshot.counts.values()) == 10
+    assert snapshot.counts["train"] + snapshot.counts.get("test", 0) == 10
     train = runs.snapshot_files(snapshot, "train")[0]
     lines = Path(train["path"]).read_text().splitlines()
     assert len(lines) == snapshot.counts["train"] and "messages" in json.loads(lines[0])

@@ -19,6 +19,7 @@ def dirs(settings, tmp_path):
     settings.DATA_DIR = tmp_path / "data"
     settings.RUNS_DIR = tmp_path / "data" / "runs"
     settings.JOBS_DIR = tmp_path / "data" / "jobs"
+    settings.EXPORT_DIR = tmp_path / "data" / "exports"
     settings.MODEL_CACHE_DIR = tmp_path / "models"
 
 
