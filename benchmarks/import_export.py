@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO.parent / "shared" / "data" / "alpaca_zh_demo.json"
 
 
-def build(rows: int, path: Path) -> list[dict]:
+def build(rows: int, path: Path) -> None:
     base = json.loads(SOURCE.read_text(encoding="utf-8"))
     out = []
     for i in range(rows):
@@ -32,7 +32,6 @@ def build(rows: int, path: Path) -> list[dict]:
         row["instruction"] = f"{row['instruction']} #{i}"
         out.append(row)
     path.write_text(json.dumps(out, ensure_ascii=False, indent=2), encoding="utf-8")
-    return out
 
 
 def command(args: list[str], env: dict) -> tuple[float, float, float, dict]:
@@ -60,11 +59,18 @@ def command(args: list[str], env: dict) -> tuple[float, float, float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build:
+        build(args.rows, args.build)
+        return
     with tempfile.TemporaryDirectory(prefix="tunedesk-bench-") as tmp:
         tmp = Path(tmp)
         data = tmp / "alpaca_100k.json"
-        rows = build(args.rows, data)
+        # In a child: a child's peak RSS starts from its parent's size at fork, so this
+        # process stays small until the commands have run.
+        build_cmd = [sys.executable, __file__, "--build", str(data), "--rows", str(args.rows)]
+        subprocess.run(build_cmd, check=True)
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # SQLite
         env["TUNEDESK_DATA_DIR"] = str(tmp / "data")
         (tmp / "data").mkdir()
@@ -76,17 +82,6 @@ def main() -> None:
                        capture_output=True)  # fmt: skip
         startup = time.perf_counter() - start
 
-        start = time.perf_counter()
-        with open(data, encoding="utf-8") as f:
-            parsed = json.load(f)
-        parse_s = time.perf_counter() - start
-        assert len(parsed) == len(rows)
-        start = time.perf_counter()
-        with open(tmp / "plain.jsonl", "w", encoding="utf-8") as f:
-            for row in parsed:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        dump_s = time.perf_counter() - start
-
         import_s, import_cpu, import_rss, imported = command(
             ["import_records", str(data), "--project", "bench", "--create", "--format", "alpaca",
              "--status", "accepted"], env,
@@ -95,6 +90,17 @@ def main() -> None:
         export_s, export_cpu, export_rss, exported = command(
             ["export_records", "--project", "bench", "--format", "alpaca", "--out", str(out)], env
         )
+        start = time.perf_counter()
+        with open(data, encoding="utf-8") as f:
+            parsed = json.load(f)
+        parse_s = time.perf_counter() - start
+        assert len(parsed) == args.rows
+        start = time.perf_counter()
+        with open(tmp / "plain.jsonl", "w", encoding="utf-8") as f:
+            for row in parsed:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        dump_s = time.perf_counter() - start
+
         assert imported["imported"] == args.rows, imported
         assert exported["counts"]["all"] == args.rows, exported["counts"]
         size_mb = data.stat().st_size / 1e6

@@ -10,6 +10,9 @@ from curation.models import Project, Record
 
 
 class Command(BaseCommand):
+    # Skip the system checks: they import every URL module (the API, training views), which
+    # the benchmark showed to be a large share of a command's start-up.
+    requires_system_checks = []
     help = (
         "Import a data file into a project: all-or-nothing unless --skip-bad; the format is "
         "detected unless --format names it. With --json the last line is a JSON summary."
