@@ -152,7 +152,7 @@ def _build(
     system_parts = [spec.system_prompt, *record_system]
     if all_tools and not native_tools and spec.tool_style != "none":
         system_parts.append(tools_block(all_tools))
-    system = "\n\n".join(_unique(p.strip() for p in system_parts if p and p.strip()))
+    system = "\n\n".join(_distinct(p.strip() for p in system_parts if p and p.strip()))
     out = [{"role": "system", "content": system}] if system else []
     for example in spec.few_shot:
         out += _convert(example, native_tools=native_tools, trainable=False)
@@ -394,8 +394,11 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-def _unique(items: Any) -> list[str]:
-    return list(dict.fromkeys(items))
+def _distinct(parts: Any) -> list[str]:
+    """Parts not already said verbatim by another part, so that messages which went through
+    build_messages once come out the same when built again."""
+    parts = list(dict.fromkeys(parts))
+    return [p for p in parts if not any(p in other for other in parts if other != p)]
 
 
 def _tokenize_with_spans(

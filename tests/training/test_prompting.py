@@ -268,3 +268,11 @@ def test_loss_mask_matches_the_answers_for_any_text(tokenizer, turns, system):
         a + "<|im_end|>" for _, a in turns
     )
     assert json.dumps(ids)  # plain ints, ready for a dataset
+
+
+def test_building_messages_twice_changes_nothing(tokenizer, glaive_records):
+    messages, tools = glaive_records[0]
+    spec = PromptSpec(system_prompt="你是助手。", tools=tools)
+    once = build_messages(spec, messages=messages[:3])
+    assert build_messages(spec, messages=once) == once
+    assert render_prompt(tokenizer, spec, once) == render_prompt(tokenizer, spec, messages[:3])
