@@ -2,6 +2,8 @@
 
 The job file (JSON):
   model       {"name", "kind": bundled|gguf|local|hub, "source"} or a plain string
+  endpoint    instead of model, an OpenAI-compatible server: {"base_url", "model",
+              "api_key_env"}; records go one request each, tools passed natively
   cache_dir   where converted models are cached
   output_dir  where outputs.jsonl and progress.jsonl go (default: the job file's folder)
   prompt      PromptSpec fields: system_prompt, tools, template, few_shot, tool_style, mode
@@ -29,7 +31,7 @@ from typing import Any
 from training.generation import generate_batch
 from training.modelload import ModelSource, load_model
 from training.parsing import parse_output
-from training.prompting import PromptSpec, merge_tools, render_prompt
+from training.prompting import PromptSpec, build_messages, merge_tools, render_prompt
 
 DEFAULTS = {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 8, "stop": None}
 DEFAULTS |= {"dtype": "float32", "seed": None, "threads": None}
@@ -45,6 +47,8 @@ def run(job: dict, *, job_dir: Path) -> int:
     records = [r for r in job["records"] if r["id"] not in done_ids]
     total, done = len(job["records"]), len(job["records"]) - len(records)
 
+    if job.get("endpoint"):
+        return _run_http(job, settings, records, done, total, outputs, progress)
     if settings["threads"]:
         import torch
 
@@ -99,6 +103,55 @@ def run(job: dict, *, job_dir: Path) -> int:
         _append(
             progress, _progress(done, total, generated, elapsed, len(records) - drafted, drafted)
         )
+    return len(records)
+
+
+def _run_http(
+    job: dict,
+    settings: dict,
+    records: list[dict],
+    done: int,
+    total: int,
+    outputs: Path,
+    progress: Path,
+) -> int:
+    from training.backends import Endpoint, chat
+
+    endpoint = Endpoint(**job["endpoint"])
+    spec = PromptSpec.from_dict(job.get("prompt") or {})
+    # The server renders its own template: tools go natively, the history as plain turns.
+    plain = PromptSpec.from_dict((job.get("prompt") or {}) | {"tool_style": "none"})
+    started, generated = time.perf_counter(), 0
+    _append(progress, _progress(done, total, generated, 0.0, len(records)))
+    for n, record in enumerate(records, 1):
+        offered = merge_tools(spec.tools, record.get("tools"))
+        messages = build_messages(plain, messages=record["messages"])
+        response, latency = chat(
+            endpoint,
+            messages,
+            tools=[{"type": "function", "function": f} for f in offered] or None,
+            max_tokens=int(settings["max_new_tokens"]),
+            temperature=float(settings["temperature"]),
+        )
+        choice = response["choices"][0]
+        message, usage = choice.get("message") or {}, response.get("usage") or {}
+        parsed = parse_output(
+            message.get("content"), tool_calls=message.get("tool_calls"), tools=offered or None
+        )
+        generated += usage.get("completion_tokens") or 0
+        line = {
+            "id": record["id"],
+            "text": message.get("content") or "",
+            "parsed": parsed.to_dict(),
+            "prompt": json.dumps(messages, ensure_ascii=False),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "latency_ms": round(latency * 1000, 1),
+            "finish_reason": choice.get("finish_reason"),
+        }
+        _append(outputs, line)
+        elapsed = time.perf_counter() - started
+        _append(progress, _progress(done + n, total, generated, elapsed, len(records) - n, n))
     return len(records)
 
 

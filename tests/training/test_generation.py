@@ -4,7 +4,9 @@ import copy
 import json
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -170,6 +172,61 @@ def test_a_rerun_skips_drafted_records_and_drops_a_line_cut_by_a_kill(tiny_model
     lines = [json.loads(x) for x in (tmp_path / "outputs.jsonl").read_text().splitlines()]
     assert lines[0] == kept
     assert sorted(line["id"] for line in lines) == [0, 1, 2]
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that always calls get_weather and remembers the request."""
+
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        FakeOpenAI.requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        call = {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+        body = {
+            "choices": [
+                {
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{"id": "call_1", "type": "function", "function": call}],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": {"prompt_tokens": 30, "completion_tokens": 9},
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_draft_child_drafts_through_an_http_endpoint_with_native_tools(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        tool = {"name": "get_weather", "parameters": {"type": "object"}}
+        job = json.loads(write_job(tmp_path, None, records(2)).read_text())
+        job["endpoint"] = {"base_url": f"http://127.0.0.1:{server.server_port}/v1", "model": "m"}
+        job["records"][0]["tools"] = [tool]
+        assert draft_entry.run(job, job_dir=tmp_path) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    sent = FakeOpenAI.requests[-2]
+    assert sent["tools"] == [{"type": "function", "function": tool}]
+    assert sent["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    lines = [json.loads(x) for x in (tmp_path / "outputs.jsonl").read_text().splitlines()]
+    assert lines[0]["parsed"]["tool_calls"] == [
+        {"name": "get_weather", "arguments": {"city": "Paris"}}
+    ]
+    assert lines[0]["parsed"]["schema_valid"] is True and lines[1]["parsed"]["schema_valid"] is None
+    assert (lines[0]["completion_tokens"], lines[0]["finish_reason"]) == (9, "tool_calls")
 
 
 @pytest.mark.slow
