@@ -31,42 +31,46 @@ def generate_batch(
 ) -> list[Generation]:
     """Complete each prompt (already rendered, e.g. by prompting.render_prompt), in order.
 
-    Prompts are sorted by length so each batch pads little, then put back in input order.
+    Prompts are sorted by length so each batch pads little (on the left, whatever the
+    tokenizer's padding_side), then put back in input order.
     Greedy unless temperature > 0. Generation ends at the model's end-of-sequence token or a
     `stop` string, which is cut from the text.
     """
     import torch
 
-    if tokenizer.padding_side != "left":
-        raise ValueError("generate_batch needs tokenizer.padding_side == 'left' (see load_model)")
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     eos = _eos_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    ends = {*eos, pad_id}  # a row that stops early is padded to the batch's length
     results: list[Generation | None] = [None] * len(prompts)
     if seed is not None:
         torch.manual_seed(seed)
     for first in range(0, len(order), batch_size):
         chunk = order[first : first + batch_size]
-        batch = tokenizer.pad(
-            {"input_ids": [encoded[i] for i in chunk]}, padding=True, return_tensors="pt"
+        width = max(len(encoded[i]) for i in chunk)
+        pads = [width - len(encoded[i]) for i in chunk]
+        input_ids = torch.tensor(
+            [[pad_id] * p + encoded[i] for p, i in zip(pads, chunk, strict=True)]
         )
+        attention_mask = torch.tensor([[0] * p + [1] * (width - p) for p in pads])
         sampling = {"temperature": temperature} if temperature > 0 else {}
         stopping = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
         started = time.perf_counter()
         with torch.inference_mode():
             output = model.generate(
-                input_ids=batch["input_ids"].to(model.device),
-                attention_mask=batch["attention_mask"].to(model.device),
+                input_ids=input_ids.to(model.device),
+                attention_mask=attention_mask.to(model.device),
                 max_new_tokens=max_new_tokens,
                 do_sample=temperature > 0,
                 eos_token_id=eos,
-                pad_token_id=tokenizer.pad_token_id,
+                pad_token_id=pad_id,
                 **(sampling | stopping),
             )
         elapsed = time.perf_counter() - started
-        new = output[:, batch["input_ids"].shape[1] :].tolist()
+        new = output[:, width:].tolist()
         for i, tokens in zip(chunk, new, strict=True):
-            results[i] = _finish(tokenizer, tokens, eos, stop, len(encoded[i]), elapsed)
+            results[i] = _finish(tokenizer, tokens, ends, stop, len(encoded[i]), elapsed)
     return results  # type: ignore[return-value]
 
 
@@ -79,13 +83,11 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
 def _finish(
     tokenizer: Any,
     tokens: list[int],
-    eos: list[int],
+    ends: set[int],
     stop: list[str] | None,
     prompt_tokens: int,
     elapsed: float,
 ) -> Generation:
-    # A row that stopped early is padded to the batch's length: pad ends it too.
-    ends = {*eos, tokenizer.pad_token_id}
     end = next((n for n, t in enumerate(tokens) if t in ends), None)
     kept = tokens if end is None else tokens[:end]
     text = tokenizer.decode(kept, skip_special_tokens=True)

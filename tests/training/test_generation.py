@@ -97,14 +97,6 @@ def test_sampling_is_reproducible_with_a_seed(tiny):
     assert texts[0] == texts[1] and texts[0] != texts[2]
 
 
-def test_refuses_right_padding(tiny):
-    model, tokenizer = tiny
-    right = copy.deepcopy(tokenizer)
-    right.padding_side = "right"
-    with pytest.raises(ValueError, match="padding_side"):
-        generate_batch(model, right, ["x"])
-
-
 def write_job(tmp_path, model, records, **settings):
     job = {
         "model": model,
