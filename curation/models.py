@@ -156,7 +156,10 @@ class Record(models.Model):
         TRAIN = "train", _("Train")
         TEST = "test", _("Test")
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="records")
+    # No index of its own: the composite indexes below all start with project.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
 
     # Content. Mirrors curation.formats.base.Row one to one; None means "key absent", which
@@ -193,7 +196,7 @@ class Record(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="records")
     source = models.CharField(_("source"), max_length=255, blank=True)
     source_index = models.IntegerField(null=True, blank=True)
-    content_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    content_hash = models.CharField(max_length=64, editable=False)
     tool_name = models.CharField(
         _("tool"), max_length=100, blank=True, help_text=_("First tool called by the answer.")
     )

@@ -12,6 +12,7 @@ from typing import Any
 METHODS = ("sft", "dpo")
 PRECISIONS = ("auto", "fp32", "bf16")
 GROUPINGS = ("length", "none")
+PROMPTS = ("short", "full")
 DEFAULT_LEARNING_RATE = {"sft": 2e-4, "dpo": 5e-5}
 
 
@@ -58,6 +59,9 @@ class RunConfig:
     beta: float = 0.1
     save_merged: bool = False
     use_cpu: bool | None = None
+    # "short": train on the record alone (its own tools kept), so the tuned model needs no
+    # long prompt at inference; "full": the project's system prompt and tool schemas too.
+    prompt: str = "short"
 
     def __post_init__(self) -> None:
         if self.learning_rate is None and self.method in DEFAULT_LEARNING_RATE:
@@ -122,6 +126,12 @@ class RunConfig:
             "warmup_ratio",
             f"{self.warmup_ratio!r} is not in [0, 1).",
             "0.05 is usual",
+        )
+        need(
+            self.prompt in PROMPTS,
+            "prompt",
+            f"{self.prompt!r} is unknown.",
+            "use short (record only) or full (system prompt and tool schemas)",
         )
         need(self.beta > 0, "beta", f"{self.beta!r} is not positive.", "DPO's beta is ~0.1")
         need(

@@ -22,6 +22,7 @@ from curation.models import AuditEvent, Draft, Project, Record, Role
 from curation.rows import record_messages
 from training import jobs
 from training.models import BaseModel, Job
+from training.prompt_setups import prompt_spec
 
 JOB_FILE = "draft-job.json"
 OUTPUTS = "outputs.jsonl"
@@ -108,11 +109,7 @@ def job_file(job: Job) -> dict:
         ),
         "model_name": model.name,
         "cache_dir": str(settings.MODEL_CACHE_DIR),
-        "prompt": {
-            "system_prompt": project.system_prompt,
-            "tools": project.tools or None,
-            "template": project.prompt_template,
-        },
+        "prompt": prompt_spec(project, "full"),
         "settings": job.params["settings"],
         "records": [
             {"id": r.pk, "messages": record_messages(r, answer=False), "tools": r.tools}

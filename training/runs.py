@@ -27,6 +27,7 @@ from curation.models import AuditEvent, ExportSnapshot, Project, Record, Role
 from training import jobs
 from training.config import ConfigError, RunConfig
 from training.models import BaseModel, Job, TrainingRun
+from training.prompt_setups import prompt_spec
 
 CONFIG_NAME = "config.json"
 HISTORY_POINTS = 300
@@ -79,11 +80,7 @@ def child_config(run: TrainingRun) -> dict:
         "config": run.config,
         "model": model_source(run.base_model),
         "cache_dir": str(settings.MODEL_CACHE_DIR),
-        "prompt": {
-            "system_prompt": project.system_prompt,
-            "tools": project.tools or None,
-            "template": project.prompt_template or None,
-        },
+        "prompt": prompt_spec(project, run.config.get("prompt", "short")),
         "data": {
             "train": snapshot_files(run.snapshot, "train"),
             "test": snapshot_files(run.snapshot, "test"),
