@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from api.views import exports, projects, records, training
 
@@ -47,4 +47,6 @@ urlpatterns = [
     ),
     path("jobs/<int:pk>/", training.JobDetail.as_view(), name="job"),
     path("jobs/<int:pk>/cancel/", training.JobCancel.as_view(), name="job_cancel"),
+    # Last: any other path under /api/ answers a JSON 404, not the site's HTML page.
+    re_path(r"^[\s\S]*$", projects.NoSuchEndpoint.as_view(), name="not_found"),
 ]

@@ -141,6 +141,7 @@ TABLE: dict[str, dict[str, Access]] = {
     "api:comparison_report": {"GET": api(Role.ENGINEER)},
     "api:job": {"GET": api(Role.ENGINEER)},
     "api:job_cancel": {"POST": api(Role.ENGINEER)},
+    "api:not_found": {"GET": everyone(404)},
 }
 
 #: Which fixture object fills <pk>, by URL name; any other <pk> is the fixture record.

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import permissions
+from api.errors import error_body
 from api.serializers import ProjectDetailSerializer, ProjectSerializer, paged
 from api.views.base import ApiView
 from api.views.docs import CURSOR, errors
@@ -60,3 +62,22 @@ class ProjectDetail(ApiView):
     def get(self, request: Request, slug: str) -> Response:
         project = permissions.project(request, slug)
         return Response(ProjectDetailSerializer(project, context={"request": request}).data)
+
+
+class NoSuchEndpoint(ApiView):
+    permission_classes = []
+    schema = None  # not an endpoint: left out of the OpenAPI schema
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs, self.headers = args, kwargs, self.default_response_headers
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        response = Response(
+            error_body(
+                "not_found",
+                _("There is no API endpoint at %(path)s.") % {"path": request.path},
+                hint=_("Paths end with a slash; ids are positive numbers. See /api/docs/."),
+            ),
+            status=404,
+        )
+        return self.finalize_response(request, response, *args, **kwargs)
