@@ -221,6 +221,7 @@ def create_comparison(
     limit: int | None = None,
     max_new_tokens: int = 256,
     batch_size: int = 1,
+    dtype: str = "float32",
     probe: bool = True,
     queue: str = "default",
     enqueue: bool = True,
@@ -246,6 +247,7 @@ def create_comparison(
     if limit is not None and limit < 1:
         raise InvalidInput("The limit must be 1 or more rows.", where="limit")
     settings_ = {"limit": limit, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
+    settings_["dtype"] = dtype
     settings_["probe"] = bool(probe and set(DEFAULT_NAMES) <= set(names))
     job = jobs.create_job("compare", project=project, actor=actor, params=settings_, queue=queue)
     comparison = Comparison.objects.create(
@@ -288,6 +290,7 @@ def child_config(comparison: Comparison) -> dict:
         "limit": params.get("limit"),
         "max_new_tokens": params.get("max_new_tokens", 256),
         "batch_size": params.get("batch_size", 1),
+        "dtype": params.get("dtype", "float32"),
         "price_per_hour": settings.TUNEDESK_HARDWARE_PRICE_PER_HOUR,
         "baseline": comparison.contenders[0]["name"],
         "probe": {"name": "general", "contenders": list(DEFAULT_NAMES), "max_new_tokens": 64}

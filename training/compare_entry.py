@@ -12,7 +12,8 @@ config.json (written by training.compare):
                   answer is appended as the last turn); Alpaca rows work too
   tools           the project's tool schemas: tool metrics apply where a row or the project
                   offers tools, and schema validity is checked against them
-  cache_dir, limit (rows), max_new_tokens, batch_size, price_per_hour, normalization,
+  cache_dir, limit (rows), max_new_tokens, batch_size, dtype (all contenders alike),
+  price_per_hour, normalization,
   probe           {"name", "contenders": [base, tuned], "max_new_tokens"} or null
 
 It writes to its directory: progress.jsonl, examples.jsonl (one line per scored turn with
@@ -169,10 +170,11 @@ class Progress:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
-def load_contender(contender: dict, *, cache_dir: str) -> tuple[Any, Any]:
+def load_contender(contender: dict, *, cache_dir: str, dtype: str = "float32") -> tuple[Any, Any]:
     from training.modelload import ModelSource, load_model
 
-    model, tokenizer = load_model(ModelSource(**contender["model"]), cache_dir=Path(cache_dir))
+    source = ModelSource(**contender["model"])
+    model, tokenizer = load_model(source, cache_dir=Path(cache_dir), dtype=dtype)
     if contender.get("adapter"):
         from peft import PeftModel
 
@@ -232,7 +234,9 @@ def answer_contender(
 ) -> tuple[list[dict], dict | None]:
     """Each example's output for one contender, and its probe answers if it takes the probe."""
     spec = PromptSpec.from_dict(contender.get("prompt") or {})
-    model, tokenizer = load_contender(contender, cache_dir=setup["cache_dir"])
+    model, tokenizer = load_contender(
+        contender, cache_dir=setup["cache_dir"], dtype=setup.get("dtype") or "float32"
+    )
     prompts = [render_prompt(tokenizer, spec, e["context"], tools=e["tools"]) for e in examples]
     name = contender["name"]
     generations = generate(
@@ -525,7 +529,14 @@ def run(config_path: str | Path) -> dict:
         "probe": probe_report(setup, probes),
         "settings": {
             k: setup.get(k)
-            for k in ("limit", "max_new_tokens", "batch_size", "price_per_hour", "normalization")
+            for k in (
+                "limit",
+                "max_new_tokens",
+                "batch_size",
+                "dtype",
+                "price_per_hour",
+                "normalization",
+            )
         },
     }
     write_outputs(workdir, examples, outputs, report)

@@ -27,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, help="only the first N test rows")
         parser.add_argument("--max-new-tokens", type=int, default=256)
         parser.add_argument("--batch-size", type=int, default=1)
+        parser.add_argument(
+            "--dtype", default="float32", help="float32 or bfloat16, the same for every contender"
+        )
         parser.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
         parser.add_argument("--queue", default="default")
         parser.add_argument("--json", action="store_true", help="last line: one JSON object")
@@ -48,6 +51,7 @@ class Command(BaseCommand):
                 limit=options["limit"],
                 max_new_tokens=options["max_new_tokens"],
                 batch_size=options["batch_size"],
+                dtype=options["dtype"],
                 probe=not options["no_probe"],
                 queue=options["queue"],
                 enqueue=not options["inline"],
