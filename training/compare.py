@@ -24,6 +24,7 @@ from curation.rows import answer_tool_name
 from training import jobs, metrics
 from training.compare_entry import answer_text
 from training.models import BaseModel, Comparison, Job, Judgement, TrainingRun
+from training.prompt_setups import prompt_spec
 
 FEW_SHOT = 3
 DEFAULT_NAMES = ("base", "tuned")
@@ -100,12 +101,7 @@ def _first_tool(messages: list[dict]) -> str:
 
 def long_prompt(project: Project, snapshot: ExportSnapshot) -> dict:
     """What an untuned model needs: instructions, every tool schema and a few examples."""
-    return {
-        "system_prompt": project.system_prompt,
-        "tools": project.tools or None,
-        "template": project.prompt_template,
-        "few_shot": few_shot_examples(snapshot),
-    }
+    return prompt_spec(project, "long", few_shot=few_shot_examples(snapshot))
 
 
 def trained_prompt(run: TrainingRun) -> dict:
