@@ -258,6 +258,25 @@ def content_hash(content: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+ACTION_LABELS = {
+    "claim": _("took it"),
+    "claim_overlap": _("took it (overlap)"),
+    "save": _("saved"),
+    "submit": _("submitted"),
+    "annotate": _("annotated (overlap)"),
+    "accept": _("accepted"),
+    "send_back": _("sent back"),
+    "skip": _("skipped"),
+    "release": _("released"),
+    "assign": _("assigned"),
+    "tag": _("tagged"),
+    "split": _("moved split"),
+    "send_to_review": _("sent to review"),
+    "admin_edit": _("edited in the admin"),
+    "admin_create": _("created in the admin"),
+}
+
+
 class RecordEvent(models.Model):
     """One line of a record's history: who did what, when, at which version."""
 
@@ -278,6 +297,10 @@ class RecordEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} v{self.version} by {self.actor}"
+
+    @property
+    def action_label(self) -> str:
+        return ACTION_LABELS.get(self.action, self.action)
 
 
 class Draft(models.Model):

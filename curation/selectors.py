@@ -30,6 +30,7 @@ def project_for(user, slug: str, *, role: str = Role.ANNOTATOR) -> Project:
             _("This needs the %(role)s role in this project.") % {"role": Role(role).label}
         )
     project.user_role = held
+    project.user_role_label = Role(held).label
     return project
 
 

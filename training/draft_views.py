@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from curation import selectors
@@ -17,32 +17,36 @@ from training import drafting, jobs
 from training.models import BaseModel, Job
 
 WHICH = [
-    ("without_draft", _l("All records without a draft")),
-    ("new", _l("New records (status new)")),
-    ("ids", _l("These record ids")),
+    ("without_draft", gettext_lazy("All records without a draft")),
+    ("new", gettext_lazy("New records (status new)")),
+    ("ids", gettext_lazy("These record ids")),
 ]
 
 
 class DraftForm(forms.Form):
     model = forms.ModelChoiceField(
-        label=_l("Model"), queryset=BaseModel.objects.all(), to_field_name="name"
+        label=gettext_lazy("Model"), queryset=BaseModel.objects.all(), to_field_name="name"
     )
-    which = forms.ChoiceField(label=_l("Records"), choices=WHICH, initial="without_draft")
+    which = forms.ChoiceField(label=gettext_lazy("Records"), choices=WHICH, initial="without_draft")
     ids = forms.CharField(
-        label=_l("Record ids"), required=False, help_text=_l("Comma-separated, e.g. 12, 15, 40.")
+        label=gettext_lazy("Record ids"),
+        required=False,
+        help_text=gettext_lazy("Comma-separated, e.g. 12, 15, 40."),
     )
-    limit = forms.IntegerField(label=_l("At most"), min_value=1, required=False)
+    limit = forms.IntegerField(label=gettext_lazy("At most"), min_value=1, required=False)
     max_new_tokens = forms.IntegerField(
-        label=_l("Max new tokens"), min_value=1, max_value=4096, initial=192
+        label=gettext_lazy("Max new tokens"), min_value=1, max_value=4096, initial=192
     )
     temperature = forms.FloatField(
-        label=_l("Temperature"),
+        label=gettext_lazy("Temperature"),
         min_value=0,
         max_value=2,
         initial=0.0,
-        help_text=_l("0 is greedy: the same prompt always gives the same draft."),
+        help_text=gettext_lazy("0 is greedy: the same prompt always gives the same draft."),
     )
-    batch_size = forms.IntegerField(label=_l("Batch size"), min_value=1, max_value=64, initial=8)
+    batch_size = forms.IntegerField(
+        label=gettext_lazy("Batch size"), min_value=1, max_value=64, initial=8
+    )
 
     def clean_ids(self) -> list[int]:
         text = self.cleaned_data["ids"].replace("，", ",")

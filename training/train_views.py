@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from curation import selectors
@@ -34,40 +34,52 @@ HYPER = (
 
 class LaunchForm(forms.Form):
     base_model = forms.ModelChoiceField(
-        label=_l("Base model"), queryset=BaseModel.objects.exclude(kind=BaseModel.Kind.HTTP)
+        label=gettext_lazy("Base model"),
+        queryset=BaseModel.objects.exclude(kind=BaseModel.Kind.HTTP),
     )
-    snapshot = forms.ModelChoiceField(label=_l("Snapshot"), queryset=ExportSnapshot.objects.none())
-    method = forms.ChoiceField(label=_l("Method"), choices=TrainingRun.Method.choices)
-    lora_rank = forms.IntegerField(label=_l("LoRA rank"), min_value=1, initial=DEFAULTS.lora_rank)
+    snapshot = forms.ModelChoiceField(
+        label=gettext_lazy("Snapshot"), queryset=ExportSnapshot.objects.none()
+    )
+    method = forms.ChoiceField(label=gettext_lazy("Method"), choices=TrainingRun.Method.choices)
+    lora_rank = forms.IntegerField(
+        label=gettext_lazy("LoRA rank"), min_value=1, initial=DEFAULTS.lora_rank
+    )
     lora_alpha = forms.IntegerField(
-        label=_l("LoRA alpha"), min_value=1, initial=DEFAULTS.lora_alpha
+        label=gettext_lazy("LoRA alpha"), min_value=1, initial=DEFAULTS.lora_alpha
     )
     learning_rate = forms.FloatField(
-        label=_l("Learning rate"),
+        label=gettext_lazy("Learning rate"),
         required=False,
-        help_text=_l("Empty: 2e-4 for SFT, 5e-5 for DPO."),
+        help_text=gettext_lazy("Empty: 2e-4 for SFT, 5e-5 for DPO."),
     )
-    epochs = forms.FloatField(label=_l("Epochs"), min_value=0.01, initial=DEFAULTS.epochs)
+    epochs = forms.FloatField(label=gettext_lazy("Epochs"), min_value=0.01, initial=DEFAULTS.epochs)
     max_steps = forms.IntegerField(
-        label=_l("Max steps"), min_value=1, required=False, help_text=_l("Wins over epochs.")
+        label=gettext_lazy("Max steps"),
+        min_value=1,
+        required=False,
+        help_text=gettext_lazy("Wins over epochs."),
     )
     batch_size = forms.IntegerField(
-        label=_l("Batch size"), min_value=1, initial=DEFAULTS.batch_size
+        label=gettext_lazy("Batch size"), min_value=1, initial=DEFAULTS.batch_size
     )
     grad_accum = forms.IntegerField(
-        label=_l("Gradient accumulation"), min_value=1, initial=DEFAULTS.grad_accum
+        label=gettext_lazy("Gradient accumulation"), min_value=1, initial=DEFAULTS.grad_accum
     )
     max_length = forms.IntegerField(
-        label=_l("Max length (tokens)"), min_value=16, initial=DEFAULTS.max_length
+        label=gettext_lazy("Max length (tokens)"), min_value=16, initial=DEFAULTS.max_length
     )
     precision = forms.ChoiceField(
-        label=_l("Precision"),
-        choices=[("auto", _l("auto (measured fastest)")), ("fp32", "fp32"), ("bf16", "bf16")],
+        label=gettext_lazy("Precision"),
+        choices=[
+            ("auto", gettext_lazy("auto (measured fastest)")),
+            ("fp32", "fp32"),
+            ("bf16", "bf16"),
+        ],
     )
-    seed = forms.IntegerField(label=_l("Seed"), initial=DEFAULTS.seed)
+    seed = forms.IntegerField(label=gettext_lazy("Seed"), initial=DEFAULTS.seed)
     queue = forms.ChoiceField(
-        label=_l("Host class"),
-        choices=[("default", _l("default")), ("cpu", "cpu"), ("gpu", "gpu")],
+        label=gettext_lazy("Host class"),
+        choices=[("default", gettext_lazy("default")), ("cpu", "cpu"), ("gpu", "gpu")],
     )
 
     def __init__(self, *args, project, **kwargs) -> None:
