@@ -224,6 +224,7 @@ class Record(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
+            models.Index(fields=["project", "id"]),
             models.Index(fields=["project", "status", "id"]),
             models.Index(fields=["project", "assignee", "status"]),
             models.Index(fields=["project", "tool_name"]),
