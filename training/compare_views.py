@@ -99,6 +99,7 @@ def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def comparison_report(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    jobs.mark_orphans()
     comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
     if request.htmx and request.GET.get("part") == "progress":
         response = render(

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from curation import selectors
 from curation.errors import CurationError
 from curation.models import ExportSnapshot, Role
-from training import preview, runs
+from training import jobs, preview, runs
 from training.config import ConfigError, RunConfig
 from training.models import BaseModel, TrainingRun
 
@@ -29,6 +29,7 @@ HYPER = (
     "max_length",
     "precision",
     "seed",
+    "prompt",
 )
 
 
@@ -77,6 +78,15 @@ class LaunchForm(forms.Form):
         ],
     )
     seed = forms.IntegerField(label=gettext_lazy("Seed"), initial=DEFAULTS.seed)
+    prompt = forms.ChoiceField(
+        label=gettext_lazy("Prompt"),
+        choices=[
+            ("short", gettext_lazy("short: the record alone (tuning replaces the long prompt)")),
+            ("full", gettext_lazy("full: system prompt and tool schemas")),
+        ],
+        initial=DEFAULTS.prompt,
+        required=False,
+    )
     queue = forms.ChoiceField(
         label=gettext_lazy("Host class"),
         choices=[("default", gettext_lazy("default")), ("cpu", "cpu"), ("gpu", "gpu")],
@@ -84,7 +94,13 @@ class LaunchForm(forms.Form):
 
     def __init__(self, *args, project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["snapshot"].queryset = ExportSnapshot.objects.filter(project=project)
+        snapshots = ExportSnapshot.objects.filter(project=project)
+        self.fields["snapshot"].queryset = snapshots
+        self.fields["snapshot"].initial = snapshots.first()
+        self.fields["base_model"].initial = BaseModel.objects.filter(kind="bundled").first()
+
+    def clean_prompt(self) -> str:
+        return self.cleaned_data["prompt"] or DEFAULTS.prompt
 
     def config(self) -> dict:
         data = self.cleaned_data
@@ -102,6 +118,7 @@ def _run_for(request: HttpRequest, slug: str, pk: int) -> TrainingRun:
 
 def training_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_for(request.user, slug, role=Role.ENGINEER)
+    jobs.mark_orphans()
     form = LaunchForm(request.POST or None, project=project)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -151,6 +168,7 @@ def preview_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def run_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    jobs.mark_orphans()
     run = _run_for(request, slug, pk)
     context = {
         "project": run.project,
