@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from curation.models import (
+    CONTENT_FIELDS,
     AuditEvent,
     Draft,
     ExportSnapshot,
@@ -99,19 +100,7 @@ class RecordAdmin(admin.ModelAdmin):
         ),
         (
             _("Content"),
-            {
-                "fields": [
-                    "system",
-                    "instruction",
-                    "input",
-                    "output",
-                    "history",
-                    "messages",
-                    "tools",
-                    "chosen",
-                    "rejected",
-                ]
-            },
+            {"fields": [f for f in CONTENT_FIELDS if f != "kind"]},
         ),
         (
             _("Provenance"),

@@ -26,6 +26,14 @@ def error(status: int, message: str, *, type_: str = "invalid_request_error", pa
     return JsonResponse(body, status=status)
 
 
+def unauthenticated() -> JsonResponse:
+    return error(
+        401,
+        "Give a Tunedesk API token as 'Authorization: Bearer <token>'.",
+        type_="authentication_error",
+    )
+
+
 def token_user(request: HttpRequest):
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
@@ -63,11 +71,7 @@ def pool() -> ModelPool:
 def list_models(request: HttpRequest) -> JsonResponse:
     user = token_user(request)
     if user is None:
-        return error(
-            401,
-            "Give a Tunedesk API token as 'Authorization: Bearer <token>'.",
-            type_="authentication_error",
-        )
+        return unauthenticated()
     data = [{"id": name, "object": "model", "owned_by": "tunedesk"} for name in served_models(user)]
     return JsonResponse({"object": "list", "data": data})
 
@@ -78,11 +82,7 @@ def list_models(request: HttpRequest) -> JsonResponse:
 def chat_completions(request: HttpRequest) -> JsonResponse:
     user = token_user(request)
     if user is None:
-        return error(
-            401,
-            "Give a Tunedesk API token as 'Authorization: Bearer <token>'.",
-            type_="authentication_error",
-        )
+        return unauthenticated()
     try:
         body = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as e:
