@@ -174,12 +174,16 @@ def run_child(
 def _sync_progress(job: Job, workdir: Path, offset: int) -> int:
     items, offset = read_new_lines(workdir / "progress.jsonl", offset)
     if items:
-        last = items[-1]
-        update = {"metrics": {**job.metrics, **last}, "heartbeat_at": timezone.now()}
-        if "done" in last:
-            update["done"] = int(last["done"])
-        if "total" in last:
-            update["total"] = int(last["total"])
+        # Fold every new line in order: a fast child writes several between two polls, and a
+        # figure only its earlier lines carry (the last train loss before an eval line) stays.
+        merged = dict(job.metrics)
+        for item in items:
+            merged.update(item)
+        update = {"metrics": merged, "heartbeat_at": timezone.now()}
+        if "done" in merged:
+            update["done"] = int(merged["done"])
+        if "total" in merged:
+            update["total"] = int(merged["total"])
         Job.objects.filter(pk=job.pk).update(**update)
         job.metrics = update["metrics"]
     return offset

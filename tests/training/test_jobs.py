@@ -112,3 +112,15 @@ def test_half_written_progress_lines_wait_for_their_end(tmp_path):
         f.write("}\n")
     items, _ = jobs.read_new_lines(path, offset)
     assert items == [{"done": 2}]
+
+
+def test_figures_of_earlier_lines_in_one_poll_are_kept():
+    code = (
+        "import json, pathlib\n"
+        "p = pathlib.Path('{workdir}') / 'progress.jsonl'\n"
+        "p.write_text(json.dumps({{'done': 1, 'total': 1, 'loss': 2.5}}) + '\\n'"
+        " + json.dumps({{'eval_loss': 2.7}}) + '\\n')\n"
+    )
+    job = jobs.create_job("train", params={})
+    job = jobs.run_child(job, child(code.format(workdir=job.workdir)), poll_s=0.5)
+    assert job.metrics["loss"] == 2.5 and job.metrics["eval_loss"] == 2.7
