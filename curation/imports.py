@@ -222,9 +222,8 @@ class _Inserter:
             for name in CONTENT_FIELDS
         ]
         ops = connection.ops
-        self.encode_json = lambda value: ops.adapt_json_value(value, None)
-        if connection.vendor == "sqlite":
-            self.encode_json = _JSON.encode  # what adapt_json_value does, minus two calls
+        # The JSON columns are text on every database (curation.fields.OrderedJSONField).
+        self.encode_json = _JSON.encode
         self.empty_object, self.empty_list = self.encode_json({}), self.encode_json([])
         columns = ", ".join(ops.quote_name(f.column) for f in self.fields)
         # The raw driver's own placeholder: the writer thread bypasses Django's cursor.

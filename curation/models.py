@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from curation.fields import OrderedJSONField
+
 DEFAULT_PROMPT_TEMPLATE = (
     "{system}\n### instruction\n{instruction}\n### input\n{input}\n### response\n{response}"
 )
@@ -61,7 +63,7 @@ class Project(models.Model):
         default=DEFAULT_PROMPT_TEMPLATE,
         help_text=_("Text with {system}, {instruction}, {input} and {response} placeholders."),
     )
-    tools = models.JSONField(
+    tools = OrderedJSONField(
         _("tool schemas"),
         default=list,
         blank=True,
@@ -168,13 +170,13 @@ class Record(models.Model):
     instruction = models.TextField(null=True, blank=True)  # noqa: DJ001
     input = models.TextField(null=True, blank=True)  # noqa: DJ001
     output = models.TextField(null=True, blank=True)  # noqa: DJ001
-    history = models.JSONField(null=True, blank=True)
-    messages = models.JSONField(null=True, blank=True)
-    tools = models.JSONField(null=True, blank=True)
-    chosen = models.JSONField(null=True, blank=True)
-    rejected = models.JSONField(null=True, blank=True)
-    extra = models.JSONField(default=dict, blank=True)
-    meta = models.JSONField(default=dict, blank=True)
+    history = OrderedJSONField(null=True, blank=True)
+    messages = OrderedJSONField(null=True, blank=True)
+    tools = OrderedJSONField(null=True, blank=True)
+    chosen = OrderedJSONField(null=True, blank=True)
+    rejected = OrderedJSONField(null=True, blank=True)
+    extra = OrderedJSONField(default=dict, blank=True)
+    meta = OrderedJSONField(default=dict, blank=True)
 
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.NEW
@@ -200,7 +202,7 @@ class Record(models.Model):
     tool_name = models.CharField(
         _("tool"), max_length=100, blank=True, help_text=_("First tool called by the answer.")
     )
-    problems = models.JSONField(default=list, blank=True)
+    problems = OrderedJSONField(default=list, blank=True)
     has_problems = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     guideline_version = models.PositiveIntegerField(

@@ -295,6 +295,16 @@ def child_config(comparison: Comparison) -> dict:
     }
 
 
+def without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
+
+
 def run_compare_job(job: Job) -> Job:
     """The worker's handler for jobs of kind "compare": run the child, keep its report."""
     comparison = job.comparison
@@ -303,7 +313,8 @@ def run_compare_job(job: Job) -> Job:
     job = jobs.run_child(job, jobs.python_module("training.compare_entry", str(config)))
     report_path = Path(job.workdir) / "report.json"
     if job.status == Job.Status.SUCCEEDED and report_path.is_file():
-        comparison.report = json.loads(report_path.read_text(encoding="utf-8"))
+        # NUL cannot be stored in PostgreSQL (an HTTP model may send one): drop it.
+        comparison.report = without_nul(json.loads(report_path.read_text(encoding="utf-8")))
         comparison.save(update_fields=["report"])
     return job
 

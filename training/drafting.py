@@ -153,7 +153,7 @@ def draft_from_output(item: dict, *, model: str, settings: dict, job_id: int) ->
         model_name=model,
         prompt=item.get("prompt", ""),
         settings=settings,
-        text=item.get("text") or "",
+        text=(item.get("text") or "").replace("\x00", ""),
         parse_status=kind,
         tool_calls=parsed.get("tool_calls") or None,
         problems=parsed.get("problems") or [],

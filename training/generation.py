@@ -90,7 +90,8 @@ def _finish(
 ) -> Generation:
     end = next((n for n, t in enumerate(tokens) if t in ends), None)
     kept = tokens if end is None else tokens[:end]
-    text = tokenizer.decode(kept, skip_special_tokens=True)
+    # NUL never belongs in an answer, and PostgreSQL text columns refuse it.
+    text = tokenizer.decode(kept, skip_special_tokens=True).replace("\x00", "")
     cut = min((text.find(s) for s in stop or [] if s in text), default=-1)
     if cut >= 0:
         text = text[:cut]
