@@ -58,8 +58,10 @@ class BaseModel(models.Model):
 
         if self.kind == self.Kind.BUNDLED:
             return ModelSource(BUNDLED_MODEL_NAME, "bundled")
+        if self.kind == self.Kind.HUB:
+            return ModelSource(self.name, "hub", self.source)
         return ModelSource(
-            self.name, "local" if self.kind == self.Kind.LOCAL else "hub", self.source
+            self.name, "gguf" if self.source.endswith(".gguf") else "local", self.source
         )
 
     def clean(self) -> None:

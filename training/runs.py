@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
@@ -63,10 +64,8 @@ def snapshot_files(snapshot: ExportSnapshot, split: str) -> list[dict]:
 
 
 def model_source(base_model: BaseModel) -> dict:
-    kind = base_model.kind
-    if kind == BaseModel.Kind.LOCAL and base_model.source.endswith(".gguf"):
-        kind = "gguf"
-    return {"name": base_model.name, "kind": kind, "source": base_model.source}
+    """The base model's ModelSource as the child's JSON."""
+    return asdict(base_model.model_source())
 
 
 def output_dir(run: TrainingRun) -> Path:

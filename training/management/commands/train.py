@@ -1,10 +1,10 @@
 import json
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from curation.errors import CurationError
+from curation.management.util import acting_user
 from curation.models import ExportSnapshot, Project, Record
 from training import runs
 from training.models import BaseModel
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         if base is None:
             names = ", ".join(BaseModel.objects.values_list("name", flat=True))
             raise CommandError(f"No base model {o['base_model']!r}. Fix: use one of {names}.")
-        actor = self.actor(o["user"])
+        actor = acting_user(o["user"])
         keys = ("max_steps", "epochs", "lora_rank", "lora_alpha", "learning_rate")
         keys += ("batch_size", "grad_accum", "max_length", "precision", "seed")
         config = {k: o[k] for k in keys if o[k] is not None}
@@ -95,11 +95,3 @@ class Command(BaseCommand):
             self.stdout.write(" ".join(f"{k}={v}" for k, v in summary.items() if v is not None))
         if summary["status"] == "failed" and not o["json"]:
             raise CommandError(summary["error"] or "The run failed.")
-
-    def actor(self, username):
-        users = get_user_model().objects
-        user = users.filter(username=username).first() if username else None
-        user = user or (None if username else users.filter(is_superuser=True).first())
-        if user is None:
-            raise CommandError("No acting user. Fix: pass --user NAME of a project engineer.")
-        return user
