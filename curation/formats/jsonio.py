@@ -23,6 +23,8 @@ _PARTIAL_TOKEN = re.compile(r"[\w.+\-\\\s]*")
 _DECODER = json.JSONDecoder()
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 FLAT_HINT = "give a JSON array of objects, or JSON Lines (one JSON object per line)"
+TOO_DEEP = "the record nests arrays or objects too deeply to read"
+DEEP_HINT = "flatten the record: a few levels of nesting are all a training example needs"
 
 OnBadRow = Callable[[FormatError], None]
 
@@ -304,6 +306,8 @@ class ObjectStream:
                     hint="correct the JSON syntax there (a missing comma or quote is the usual "
                     "cause)",
                 ) from None
+            except RecursionError:
+                raise FormatError(buf.line, TOO_DEEP, index=index, hint=DEEP_HINT) from None
             buf.advance(end)
             return obj
 
@@ -358,6 +362,9 @@ class ObjectStream:
                     line, f"the line is not valid JSON: {e.msg} at column {e.colno}", hint=hint
                 )
             )
+            return None
+        except RecursionError:
+            self._bad(FormatError(line, TOO_DEEP, hint=DEEP_HINT))
             return None
         if type(obj) is not dict:
             self._bad(
