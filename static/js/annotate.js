@@ -456,6 +456,11 @@
     if (dialog.open) dialog.close();
     else dialog.showModal();
   }
+  // The editor form is never submitted natively (Enter in a field must not post it): its
+  // buttons send it through htmx.
+  document.addEventListener("submit", (e) => {
+    if (e.target.matches("form[data-no-submit]")) e.preventDefault();
+  });
   document.addEventListener("click", (e) => {
     const target = e.target.closest("[data-action]");
     if (!target) return;
