@@ -44,7 +44,7 @@ def _sample(head: str) -> list[dict]:
 def _roles(messages: object) -> set:
     if type(messages) is not list:
         return set()
-    return {m.get("role") for m in messages if type(m) is dict}
+    return {m.get("role") for m in messages if type(m) is dict and type(m.get("role")) is str}
 
 
 def _classify(obj: dict) -> tuple[str, float, str] | None:

@@ -32,3 +32,10 @@ def test_a_json_lines_line_nested_too_deeply_is_skipped_and_reported():
         "line 2: the record nests arrays or objects too deeply to read. Fix: flatten the "
         "record: a few levels of nesting are all a training example needs."
     ]
+
+
+def test_detection_reads_past_a_message_whose_role_is_not_text():
+    from curation.formats.detect import detect
+
+    found = detect('{"messages": [{"role": ["user"], "content": "hi"}]}\n')
+    assert found.name == "openai_chat"
