@@ -1,0 +1,113 @@
+"""API tokens: issue, revoke, and find the user a key belongs to.
+
+A key is `td_<8 hex>_<43 url-safe chars>` (256 random bits). The database keeps its first
+characters (`prefix`, to find the row and to show the user which key is which) and the
+sha256 of the whole key, never the key. Keys made by DRF's old authtoken (40 hex chars) were
+moved here as digests by api/migrations/0002 and keep working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from api.models import ApiToken
+from curation.errors import InvalidInput, NotAllowed
+from curation.models import AuditEvent
+
+KEY_START = "td_"
+#: last_used is written at most this often, so a busy script does not write on every request.
+LAST_USED_EVERY = timedelta(minutes=1)
+#: Longer headers are not keys; refuse them before hashing.
+MAX_KEY_LENGTH = 200
+
+
+def digest_of(key: str) -> str:
+    # A fast hash is right here: keys are 256 random bits (migrated ones 160), so there is
+    # nothing to brute-force, unlike a password, and a slow hash would cost every request.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def prefix_of(key: str) -> str:
+    """What the row is found by and the UI shows: `td_` and 8 hex chars, or a migrated key's
+    first 8 (32 of its 160 bits, leaving 128 unknown)."""
+    return key[: len(KEY_START) + 8] if key.startswith(KEY_START) else key[:8]
+
+
+@transaction.atomic
+def issue_token(user: AbstractBaseUser, *, name: str, actor=None) -> tuple[ApiToken, str]:
+    """A new token for `user`, and its key: the only time the key exists outside the caller."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput(
+            _("The token needs a name."),
+            where="name",
+            hint=_('Name what will use it, e.g. "ci pipeline".'),
+        )
+    if not user.is_active:
+        raise NotAllowed(_("This user is inactive."), hint=_("Activate the user first."))
+    key = f"{KEY_START}{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=prefix_of(key), digest=digest_of(key)
+    )
+    _audit(actor or user, "token.create", token)
+    return token, key
+
+
+@transaction.atomic
+def revoke_token(token: ApiToken, actor) -> ApiToken:
+    """Stop the token working from now on; the row stays so the audit log can name it."""
+    if actor.pk != token.user_id and not actor.has_perm("api.change_apitoken"):
+        raise NotAllowed(_("You can only revoke your own tokens."))
+    changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    token.refresh_from_db()
+    if changed:
+        _audit(actor, "token.revoke", token)
+    return token
+
+
+def user_for_key(key: str) -> AbstractBaseUser | None:
+    """The active user whose unrevoked token this key is, or None."""
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        return None
+    digest = digest_of(key)
+    candidates = ApiToken.objects.select_related("user").filter(
+        prefix=prefix_of(key), revoked_at__isnull=True
+    )
+    for token in candidates:
+        if hmac.compare_digest(token.digest, digest):
+            if not token.user.is_active:
+                return None
+            _touch(token)
+            return token.user
+    return None
+
+
+def _touch(token: ApiToken) -> None:
+    now = timezone.now()
+    if token.last_used and now - token.last_used < LAST_USED_EVERY:
+        return
+    # The condition repeats in the UPDATE so concurrent requests write once between them.
+    ApiToken.objects.filter(
+        Q(last_used__isnull=True) | Q(last_used__lte=now - LAST_USED_EVERY), pk=token.pk
+    ).update(last_used=now)
+
+
+def _audit(actor, action: str, token: ApiToken) -> None:
+    AuditEvent.objects.create(
+        actor=actor,
+        action=action,
+        target=f"token {token.prefix}… of {token.user}",
+        data={"token": token.pk, "user": token.user_id, "name": token.name},
+    )
