@@ -31,7 +31,7 @@ SETUP = """
 import io, json, django
 django.setup()
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
+from api.tokens import issue_token
 from curation import imports
 from curation.formats import alpaca
 from curation.models import Membership, Project, Role
@@ -48,9 +48,9 @@ if need > 0:
             yield json.dumps(row, ensure_ascii=False) + "\\n"
     text = io.StringIO("".join(lines()))
     imports.import_rows(project, alpaca.read(text), actor=user, format_name="alpaca")
-token, _ = Token.objects.get_or_create(user=user)
+_, key = issue_token(user, name="benchmark")
 ids = list(project.records.order_by("?").values_list("pk", flat=True)[:2000])
-print(json.dumps({{"token": token.key, "ids": ids}}))
+print(json.dumps({{"token": key, "ids": ids}}))
 """
 
 

@@ -14,8 +14,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework.authtoken.models import Token
 
+from api.tokens import user_for_key
 from curation.models import Project
 from training.models import BaseModel, TrainingRun
 from training.serving import ModelPool, Served
@@ -39,8 +39,7 @@ def token_user(request: HttpRequest):
     scheme, _, key = header.partition(" ")
     if scheme.lower() not in ("bearer", "token") or not key.strip():
         return None
-    token = Token.objects.select_related("user").filter(key=key.strip()).first()
-    return token.user if token and token.user.is_active else None
+    return user_for_key(key)
 
 
 def served_models(user) -> dict[str, Served]:

@@ -4,8 +4,9 @@ import io
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from api.tokens import issue_token
 
 
 @pytest.fixture
@@ -14,8 +15,8 @@ def api_for(people):
 
     def make(who: str) -> APIClient:
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=people[who])
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = issue_token(people[who], name="tests")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return make

@@ -19,10 +19,12 @@ def test_anonymous_gets_401_with_a_hint_not_a_login_redirect(client, project):
 
 
 def test_a_revoked_token_gets_401(api_for, people, project):
-    from rest_framework.authtoken.models import Token
+    from api.models import ApiToken
+    from api.tokens import revoke_token
 
     client = api_for("engineer")
-    Token.objects.filter(user=people["engineer"]).delete()
+    for token in ApiToken.objects.filter(user=people["engineer"]):
+        revoke_token(token, people["engineer"])
     assert client.get(f"/api/projects/{project.slug}/").status_code == 401
 
 

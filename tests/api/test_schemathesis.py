@@ -30,8 +30,7 @@ EXAMPLES_PER_OPERATION = 30
 @pytest.fixture
 def fuzz_target(live_server, project, people, shared_data):
     """The live server's schema, a token, and real records for the paths to point at."""
-    from rest_framework.authtoken.models import Token
-
+    from api.tokens import issue_token
     from curation import imports
     from curation.formats import alpaca
 
@@ -45,7 +44,7 @@ def fuzz_target(live_server, project, people, shared_data):
         format_name="alpaca",
     )
     return {
-        "token": Token.objects.create(user=people["engineer"]).key,
+        "token": issue_token(people["engineer"], name="fuzzing")[1],
         "records": list(project.records.values_list("pk", flat=True)),
         "slug": project.slug,
         "url": live_server.url,
