@@ -4,8 +4,8 @@ import json
 import urllib.request
 
 import pytest
-from rest_framework.authtoken.models import Token
 
+from api.tokens import issue_token
 from training.backends import BackendError, Endpoint, chat
 from training.models import BaseModel
 from training.openai_views import validate_request
@@ -22,7 +22,7 @@ def tiny_registered(tiny_model_dir):
 
 @pytest.fixture
 def token(make_user):
-    return Token.objects.create(user=make_user("script")).key
+    return issue_token(make_user("script"), name="openai client")[1]
 
 
 def test_the_http_backend_gets_a_completion_from_the_live_endpoint(
@@ -63,6 +63,25 @@ def test_a_wrong_token_is_refused_with_an_openai_error(live_server, tiny_registe
     endpoint = Endpoint(base_url=live_server.url + "/v1", model="tiny", api_key_env="TD_TEST_KEY")
     with pytest.raises(BackendError, match="answered 401"):
         chat(endpoint, [{"role": "user", "content": "hi"}])
+
+
+@pytest.mark.parametrize("keyword", ["Bearer", "Token"])
+def test_models_answer_only_a_live_token_of_an_active_user(client, make_user, keyword):
+    from api.tokens import revoke_token
+
+    user = make_user("ci")
+    first, first_key = issue_token(user, name="ci")
+    _, second_key = issue_token(user, name="notebook")
+
+    def status(key: str) -> int:
+        return client.get("/v1/models", HTTP_AUTHORIZATION=f"{keyword} {key}").status_code
+
+    assert status(first_key) == status(second_key) == 200
+    revoke_token(first, user)
+    assert (status(first_key), status(second_key)) == (401, 200)
+    user.is_active = False
+    user.save()
+    assert status(second_key) == 401
 
 
 def test_an_unknown_model_is_a_404_naming_the_model(live_server, token, monkeypatch):
