@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,27 @@ from .base import BadRow, FormatError, Row
 CHUNK = 1 << 20
 _WS = re.compile(r"[ \t\n\r]*")
 _PARTIAL_TOKEN = re.compile(r"[\w.+\-\\\s]*")
-_DECODER = json.JSONDecoder()
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    raise _NotJson(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise _NotJson(f"the number {text[:20]} is too large")
+    return value
+
+
+# Python's json reads NaN, Infinity and 1e999 (as inf); none of them is JSON, and a database's
+# JSON check (and every other JSON reader) refuses them, so they are refused here.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+NOT_JSON_HINT = "write null or a finite number instead"
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 FLAT_HINT = "give a JSON array of objects, or JSON Lines (one JSON object per line)"
 TOO_DEEP = "the record nests arrays or objects too deeply to read"
@@ -244,8 +265,10 @@ class ObjectStream:
             if buf.peek() == "":
                 raise self._cut(buf, index)
             line = buf.line
-            obj = self._decode(buf, index)
-            if type(obj) is dict:
+            obj, escapes = self._decode(buf, index)
+            if escapes and (bad := _unpaired_surrogate(obj)):
+                self._bad(_surrogate_error(line, bad, index))
+            elif type(obj) is dict:
                 yield line, index, obj
             else:
                 self._bad(
@@ -284,7 +307,8 @@ class ObjectStream:
                 hint="separate the records of a JSON array with commas",
             )
 
-    def _decode(self, buf: _Buffer, index: int) -> object:
+    def _decode(self, buf: _Buffer, index: int) -> tuple[object, bool]:
+        """The next JSON value, and whether its text has surrogate escapes (\\udxxx)."""
         size = None
         while True:
             try:
@@ -308,8 +332,11 @@ class ObjectStream:
                 ) from None
             except RecursionError:
                 raise FormatError(buf.line, TOO_DEEP, index=index, hint=DEEP_HINT) from None
+            except _NotJson as e:
+                raise FormatError(buf.line, str(e), index=index, hint=NOT_JSON_HINT) from None
+            escapes = _has_surrogate_escape(buf.text, buf.pos, end)
             buf.advance(end)
-            return obj
+            return obj, escapes
 
     @staticmethod
     def _cut(
@@ -366,6 +393,9 @@ class ObjectStream:
         except RecursionError:
             self._bad(FormatError(line, TOO_DEEP, hint=DEEP_HINT))
             return None
+        except _NotJson as e:
+            self._bad(FormatError(line, str(e), hint=NOT_JSON_HINT))
+            return None
         if type(obj) is not dict:
             self._bad(
                 FormatError(
@@ -373,7 +403,47 @@ class ObjectStream:
                 )
             )
             return None
+        if _has_surrogate_escape(text, 0, len(text)) and (bad := _unpaired_surrogate(obj)):
+            self._bad(_surrogate_error(line, bad, None))
+            return None
         return obj
+
+
+def _has_surrogate_escape(text: str, start: int, end: int) -> bool:
+    """A cheap test before the walk: only a \\udxxx escape can put a surrogate in a string."""
+    return text.find("\\ud", start, end) >= 0 or text.find("\\uD", start, end) >= 0
+
+
+def _unpaired_surrogate(obj: object) -> str:
+    """The first unpaired surrogate in `obj`'s strings and keys ("" if none): such text is not
+    Unicode, so it can be neither stored nor written back out as UTF-8."""
+    try:
+        _ENCODE(obj).encode()
+    except UnicodeEncodeError as e:
+        return e.object[e.start : e.end]
+    return ""
+
+
+def _surrogate_error(line: int, bad: str, index: int | None) -> FormatError:
+    escape = f"\\u{ord(bad[0]):04x}"
+    return FormatError(
+        line,
+        f"the record holds the escape {escape}, half of a surrogate pair with no other half, "
+        "which is not a character",
+        index=index,
+        hint="remove the escape, or write the character it was meant to be",
+    )
+
+
+def loads(text: str) -> object:
+    """A JSON value from JSON text (inside a field, such as ShareGPT's tools), as strict as the
+    reader: NaN, Infinity and nesting too deep raise json.JSONDecodeError too."""
+    try:
+        return _DECODER.decode(text)
+    except _NotJson as e:
+        raise json.JSONDecodeError(str(e), text, 0) from None
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def iter_objects(stream: IO[str], *, on_bad_row: OnBadRow | None = None) -> ObjectStream:

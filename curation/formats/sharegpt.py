@@ -83,7 +83,7 @@ def normalise_tools(tools: object) -> tuple[list, str | list]:
     """Tools in OpenAI shape, and the source shape ("openai", "flat" or one per tool)."""
     if type(tools) is str:
         try:
-            tools = json.loads(tools) if tools.strip() else []
+            tools = jsonio.loads(tools) if tools.strip() else []
         except json.JSONDecodeError as e:
             raise BadRow(
                 f'"tools" is not valid JSON text ({e.msg})', hint="write tools as a JSON list"
@@ -137,7 +137,7 @@ def parse_calls(value: str) -> list[tuple[str, str]]:
     """(name, arguments as JSON text) for each call in a function_call turn's value."""
     hint = 'write the call as {"name": "...", "arguments": {...}}'
     try:
-        data = json.loads(value)
+        data = jsonio.loads(value)
     except json.JSONDecodeError as e:
         raise BadRow(f"the function_call is not valid JSON ({e.msg})", hint=hint) from None
     items = data if type(data) is list else [data]
