@@ -12,7 +12,7 @@ from typing import IO
 
 from . import convert, jsonio
 from .base import BadRow, Row, key_order, ordered, write_error
-from .openai_chat import parse_messages, parse_tools
+from .openai_chat import check_tool_calls, parse_messages, parse_tools
 
 NAME = "messages_preference"
 CAPABILITIES = ("read", "write")
@@ -30,6 +30,7 @@ def _parse(obj: dict) -> Row:
                 f'"{key}" is missing or not a message',
                 hint=f'give "{key}" as {{"role": "assistant", "content": ...}}',
             )
+        check_tool_calls(value, f'"{key}"')
         setattr(row, key, [value])
     if not obj.keys() <= KNOWN:
         row.extra = {k: v for k, v in obj.items() if k not in KNOWN}

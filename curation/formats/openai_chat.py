@@ -31,7 +31,18 @@ def check_messages(value: object, key: str) -> list[dict]:
                 f'message {i} of "{key}" has no "role"',
                 hint='give every message a "role" and "content"',
             )
+        check_tool_calls(message, f'message {i} of "{key}"')
     return value
+
+
+def check_tool_calls(message: dict, where: str) -> None:
+    """A message's `tool_calls`, when present, must be a list (of calls, checked on import)."""
+    calls = message.get("tool_calls")
+    if calls is not None and type(calls) is not list:
+        raise BadRow(
+            f'{where} has "tool_calls" that is {jsonio.kind_of(calls)}, not a list',
+            hint='give "tool_calls" as a list of {"id", "type": "function", "function"} objects',
+        )
 
 
 def parse_messages(value: object, key: str) -> tuple[str | None, list[dict]]:

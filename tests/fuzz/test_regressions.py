@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
 from curation.formats import FORMATS
 from curation.formats.base import FormatError
+from curation.imports import ImportFailed, import_file
+from curation.models import Record
 
 
 def read(fmt: str, text: str, **options) -> list:
@@ -39,3 +42,100 @@ def test_detection_reads_past_a_message_whose_role_is_not_text():
 
     found = detect('{"messages": [{"role": ["user"], "content": "hi"}]}\n')
     assert found.name == "openai_chat"
+
+
+def test_an_unpaired_surrogate_escape_is_refused_where_it_is():
+    text = '[{"instruction": "a", "output": "b"},\n{"instruction": "\\ud800", "output": "b"}]'
+    with pytest.raises(FormatError) as e:
+        read("alpaca", text)
+    assert str(e.value).startswith(
+        "line 2 (record 1): the record holds the escape \\ud800, half of a surrogate pair"
+    )
+
+
+def test_a_paired_surrogate_escape_is_the_character_it_spells():
+    rows = read("alpaca", '{"instruction": "\\ud83d\\ude00", "output": "b"}\n')
+    assert rows[0].instruction == "😀"
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("NaN", "NaN is not a JSON value"),
+        ("-Infinity", "-Infinity is not a JSON value"),
+        ("1e999", "the number 1e999 is too large"),
+    ],
+)
+def test_numbers_that_json_does_not_allow_are_refused(value, message):
+    text = f'{{"instruction": "a", "output": "b", "score": {value}}}\n'
+    with pytest.raises(FormatError) as e:
+        read("alpaca", text)
+    assert str(e.value) == f"line 1: {message}. Fix: write null or a finite number instead."
+
+
+def test_a_function_call_nested_too_deeply_is_a_bad_row():
+    call = '{"name": "f", "arguments": ' + "[" * 5000 + "]" * 5000 + "}"
+    obj = {
+        "conversations": [{"from": "human", "value": "q"}, {"from": "function_call", "value": call}]
+    }
+    with pytest.raises(FormatError) as e:
+        read("sharegpt", json.dumps(obj) + "\n")
+    assert "turn 1: the function_call is not valid JSON (nested too deeply)" in str(e.value)
+
+
+def test_tools_text_with_nan_is_a_bad_row():
+    obj = {"conversations": [{"from": "human", "value": "q"}], "tools": '[{"name": "f", "x": NaN}]'}
+    with pytest.raises(FormatError) as e:
+        read("sharegpt", json.dumps(obj) + "\n")
+    assert '"tools" is not valid JSON text (NaN is not a JSON value)' in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "fmt,obj,where",
+    [
+        (
+            "openai_chat",
+            {"messages": [{"role": "assistant", "tool_calls": 5}]},
+            'message 0 of "messages"',
+        ),
+        (
+            "messages_preference",
+            {
+                "messages": [{"role": "user", "content": "q"}],
+                "chosen": {"role": "assistant", "tool_calls": True},
+                "rejected": {"role": "assistant", "content": "no"},
+            },
+            '"chosen"',
+        ),
+    ],
+)
+def test_tool_calls_that_are_not_a_list_are_a_bad_row(fmt, obj, where):
+    with pytest.raises(FormatError) as e:
+        read(fmt, json.dumps(obj) + "\n")
+    assert f'line 1: {where} has "tool_calls" that is ' in str(e.value)
+    assert "not a list" in str(e.value)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"messages": [{"role": "user", "content": "q", "score": NaN}]}\n',
+        b'{"messages": [{"role": "user", "content": "\\udfff"}]}\n',
+        b'{"messages": [{"role": "assistant", "tool_calls": 1}]}\n',
+    ],
+    ids=["nan", "surrogate", "tool-calls-number"],
+)
+def test_an_import_of_such_a_file_fails_cleanly_and_writes_nothing(
+    project, make_user, tmp_path, data
+):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b'{"messages": [{"role": "user", "content": "fine"}]}\n' + data)
+    with pytest.raises(ImportFailed) as e:
+        import_file(project, path, actor=make_user("u"), format_name="openai_chat")
+    assert e.value.report.errors[0]["line"] == 2
+    assert not Record.objects.filter(project=project).exists()
+    report = import_file(
+        project, path, actor=make_user("v"), format_name="openai_chat", skip_bad=True
+    )
+    assert (report.imported, len(report.skipped)) == (1, 1)
