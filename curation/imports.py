@@ -7,9 +7,8 @@ collect up to MAX_ERRORS errors for the report, and the transaction is rolled ba
 
 from __future__ import annotations
 
-import json
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,18 +17,20 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation import formats
+from curation import formats, rowprep
 from curation.errors import InvalidInput
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
-from curation.models import CONTENT_FIELDS, AuditEvent, Project, Record, content_hash
-from curation.rows import answer_tool_name, row_content
+from curation.models import AuditEvent, Project, Record
+from curation.rowprep import answer_tool_name, tool_problems  # noqa: F401 - re-exported
 
 BATCH = 2000
 MAX_ERRORS = 50
 PREVIEW_ROWS = 20
 DETECT_CHARS = 256 * 1024
 BULK_CACHE_KB = 65536
+#: Files this large are read in a helper process (below, its start-up is not worth it).
+HELPER_PROCESS_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -73,6 +74,10 @@ class ImportFailed(InvalidInput):
         self.report = report
 
 
+class ReaderCrashed(RuntimeError):
+    """The helper process reading a file died or failed; nothing was written."""
+
+
 def _error_dict(error: FormatError) -> dict:
     return {
         "line": error.line,
@@ -81,15 +86,6 @@ def _error_dict(error: FormatError) -> dict:
         "hint": error.hint,
         "text": str(error),
     }
-
-
-def tool_problems(row: Row, project_tools: list) -> list[dict]:
-    from curation.toolcheck import check_tool_calls
-
-    tools = row.tools if row.tools else project_tools
-    return [
-        {"code": p.code, "message": p.message, "hint": p.hint} for p in check_tool_calls(row, tools)
-    ]
 
 
 def import_rows(
@@ -112,6 +108,37 @@ def import_rows(
     and counted as duplicates, unless `dedup=False` keeps them (a file that must round-trip
     exactly, duplicates included).
     """
+    prepared = rowprep.prepare_all(_guard(rows), project.tools or [])
+    return _import_prepared(
+        project,
+        prepared,
+        actor=actor,
+        format_name=format_name,
+        skip_bad=skip_bad,
+        dedup=dedup,
+        status=status,
+        source=source,
+        detected=detected,
+        reason=reason,
+        on_progress=on_progress,
+    )
+
+
+def _import_prepared(
+    project: Project,
+    items: Iterable[tuple | FormatError],
+    *,
+    actor,
+    format_name: str,
+    skip_bad: bool,
+    dedup: bool,
+    status: str,
+    source: str,
+    detected: str,
+    reason: str,
+    on_progress: Callable[[int], None] | None,
+) -> ImportReport:
+    """The import itself, over rows already turned into column values (rowprep.prepare)."""
     if status not in Record.Status.values:
         raise InvalidInput(
             f"{status!r} is not a record status",
@@ -121,14 +148,12 @@ def import_rows(
         project=project.slug, format=format_name, detected=detected, reason=reason, source=source
     )
     seen = set(project.records.values_list("content_hash", flat=True))
-    project_tools = project.tools or []
+    hash_at, problems_at = rowprep.HASH_AT, rowprep.PROBLEMS_AT
     try:
-        with (
-            _bulk_load(),
-            transaction.atomic(),
-            _Inserter(project, status=status, source=source[:255]) as insert,
-        ):
-            for item in _guard(rows):
+        with _bulk_load(), transaction.atomic():
+            writer = _Writer(project, status=status, source=source[:255])
+            batch: list[tuple] = []
+            for item in items:
                 report.read += 1
                 if isinstance(item, FormatError):
                     entry = _error_dict(item)
@@ -142,19 +167,18 @@ def import_rows(
                     continue
                 if report.errors:
                     continue  # already failing: read on only to find more errors
-                content = row_content(item)
-                digest = content_hash(content)
+                digest = item[hash_at]
                 if digest in seen:
                     if dedup:
                         report.duplicates += 1
                         continue
                 else:
                     seen.add(digest)
-                problems = tool_problems(item, project_tools) if _has_calls(item) else []
-                report.flagged += bool(problems)
-                insert.add(item, content, digest, problems)
-                if len(insert.batch) >= BATCH:
-                    report.imported += insert.flush()
+                report.flagged += item[problems_at]
+                batch.append(item)
+                if len(batch) >= BATCH:
+                    report.imported += writer.write(batch)
+                    batch = []
                     if on_progress:
                         on_progress(report.read)
             if report.errors:
@@ -164,8 +188,7 @@ def import_rows(
                     f"{source or 'the file'} holds no rows",
                     hint="choose a file with at least one row",
                 )
-            report.imported += insert.flush()
-            insert.wait()
+            report.imported += writer.write(batch)
             AuditEvent.objects.create(
                 actor=actor,
                 project=project,
@@ -179,26 +202,18 @@ def import_rows(
     return report
 
 
-def _has_calls(row: Row) -> bool:
-    """Whether the row holds any tool call (the tool check is skipped for the rest)."""
-    for messages in (row.messages, row.chosen, row.rejected):
-        for message in messages or ():
-            if isinstance(message, dict) and message.get("tool_calls"):
-                return True
-    return False
-
-
-class _Inserter:
-    """Batched INSERTs of new records straight from rows.
+class _Writer:
+    """INSERTs of prepared rows through one statement run by the driver's executemany.
 
     bulk_create costs ~7 µs per field per row in Django's SQL compiler (and SQLite caps a
-    statement at ~30 records of this width); one prepared statement run by executemany
-    over plain tuples is about ten times faster, which is what a 100k-row import needs.
+    statement at ~30 records of this width); one prepared statement over plain tuples is
+    about ten times faster. The columns a prepared row holds come first, then the ones
+    every record of this import shares, so a row is one tuple concatenation away.
     """
 
     def __init__(self, project: Project, *, status: str, source: str) -> None:
         now = timezone.now()
-        constant = {
+        shared = {
             "project": project.pk,
             "status": status,
             "source": source,
@@ -210,92 +225,38 @@ class _Inserter:
             "updated_at": now,
         }
         if status in (Record.Status.SUBMITTED, Record.Status.ACCEPTED):
-            constant["submitted_at"] = now
-        self.fields = [f for f in Record._meta.concrete_fields if not f.primary_key]
-        self.template = [
-            f.get_db_prep_save(constant.get(f.name, f.get_default()), connection)
-            for f in self.fields
-        ]
-        self.at = {f.name: i for i, f in enumerate(self.fields)}
-        self.content_slots = [
-            (self.at[name], name, Record._meta.get_field(name).get_internal_type() == "JSONField")
-            for name in CONTENT_FIELDS
-        ]
+            shared["submitted_at"] = now
+        by_name = {f.name: f for f in Record._meta.concrete_fields if not f.primary_key}
+        prepared = [by_name.pop(name) for name in rowprep.PREPARED_COLUMNS]
+        rest = list(by_name.values())
+        self.shared = tuple(
+            f.get_db_prep_save(shared.get(f.name, f.get_default()), connection) for f in rest
+        )
         ops = connection.ops
-        # The JSON columns are text on every database (curation.fields.OrderedJSONField).
-        self.encode_json = _JSON.encode
-        self.empty_object, self.empty_list = self.encode_json({}), self.encode_json([])
-        columns = ", ".join(ops.quote_name(f.column) for f in self.fields)
-        # The raw driver's own placeholder: the writer thread bypasses Django's cursor.
+        columns = ", ".join(ops.quote_name(f.column) for f in prepared + rest)
+        # The raw driver's own placeholder: this bypasses Django's cursor wrapper.
         placeholder = "?" if connection.vendor == "sqlite" else "%s"
-        placeholders = ", ".join([placeholder] * len(self.fields))
+        placeholders = ", ".join([placeholder] * (len(prepared) + len(rest)))
         table = ops.quote_name(Record._meta.db_table)
         self.sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
-        self.batch: list[list] = []
         connection.ensure_connection()
         self._raw = connection.connection
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
-        self._pending: Future | None = None
 
-    def add(self, row: Row, content: dict, digest: str, problems: list[dict]) -> None:
-        out = self.template.copy()
-        encode = self.encode_json
-        for i, name, is_json in self.content_slots:
-            value = content[name]
-            out[i] = encode(value) if is_json and value is not None else value
-        at = self.at
-        out[at["extra"]] = encode(row.extra) if row.extra else self.empty_object
-        out[at["meta"]] = encode(row.meta)
-        out[at["source_index"]] = row.index
-        out[at["content_hash"]] = digest
-        out[at["tool_name"]] = answer_tool_name(row)
-        out[at["problems"]] = encode(problems) if problems else self.empty_list
-        out[at["has_problems"]] = bool(problems)
-        self.batch.append(out)
-
-    def flush(self) -> int:
-        """Hand the batch to the writer thread; returns how many records it holds.
-
-        The database driver releases the GIL while it writes, so parsing the next batch
-        overlaps with inserting this one. The thread uses this thread's connection (inside
-        its transaction) and only while this thread waits for it or parses.
-        """
-        count = len(self.batch)
-        self.wait()
-        if count:
-            self._pending = self._pool.submit(self._write, self.batch)
-            self.batch = []
-        return count
-
-    def wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
-
-    def __enter__(self) -> _Inserter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            if exc[0] is None:
-                self.wait()
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def _write(self, batch: list) -> None:
+    def write(self, batch: list[tuple]) -> int:
+        if not batch:
+            return 0
+        shared = self.shared
         cursor = self._raw.cursor()
         try:
-            cursor.executemany(self.sql, batch)
+            cursor.executemany(self.sql, [item + shared for item in batch])
         finally:
             cursor.close()
-
-
-_JSON = json.JSONEncoder()
+        return len(batch)
 
 
 @contextmanager
 def _bulk_load() -> Iterator[None]:
-    """A larger SQLite page cache while importing: the record table's ten indexes (content
+    """A larger SQLite page cache while importing: the record table's indexes (content
     hashes land at random places) otherwise spill the default 2 MB cache on every batch."""
     if connection.vendor != "sqlite":
         yield
@@ -374,25 +335,9 @@ def _detect(path: Path, format_name: str | None) -> tuple[str, bool, str]:
     return detection.name, True, f"{detection.reason} (confidence {detection.confidence:.0%})"
 
 
-def _rows_and_errors(
-    path_or_stream, format_name: str, *, mapping: dict | None
-) -> Iterator[Row | FormatError]:
-    """The reader's rows with its skipped-row reports in between, in file order; a fatal
-    FormatError (bad bytes, truncated JSON) comes last."""
-    module = formats.get(format_name)
-    pending: list[FormatError] = []
-    kwargs = {"mapping": mapping} if mapping else {}
-    try:
-        for row in module.read(path_or_stream, on_bad_row=pending.append, **kwargs):
-            if pending:
-                yield from pending
-                pending.clear()
-            yield row
-    except FormatError as e:
-        yield from pending
-        yield e
-        return
-    yield from pending
+#: The reader's rows with its skipped-row reports in between (see rowprep.rows_and_errors).
+rows_and_errors = rowprep.rows_and_errors
+_rows_and_errors = rows_and_errors  # the API's old name for it
 
 
 def task_kind_of(row: Row) -> str:
@@ -416,7 +361,7 @@ def preview_file(
     rows: list[Row] = []
     errors: list[dict] = []
     with jsonio.open_text(path) as text:
-        for item in _rows_and_errors(text, name, mapping=mapping):
+        for item in rows_and_errors(text, name, mapping=mapping):
             if isinstance(item, FormatError):
                 errors.append(_error_dict(item))
             else:
@@ -438,36 +383,99 @@ def import_file(
     status: str = Record.Status.NEW,
     mapping: dict | None = None,
     on_progress: Callable[[float, int], None] | None = None,
+    helper_process: bool | None = None,
 ) -> ImportReport:
     """Import a file all-or-nothing (or skipping bad rows); detects the format unless named.
 
-    `on_progress(fraction of bytes read, rows read)` is called after each batch.
+    `on_progress(fraction of bytes read, rows read)` is called after each batch. Files of
+    HELPER_PROCESS_BYTES or more are read and prepared in a helper process while this one
+    writes (`helper_process` forces the choice either way).
     """
     path = Path(path)
     check_upload_size(path)
     name, detected, reason = _detect(path, format_name)
     size = path.stat().st_size
+    if helper_process is None:
+        helper_process = size >= HELPER_PROCESS_BYTES
+    done = [0]  # bytes read so far
+    progress = None
+    if on_progress:
+
+        def progress(rows: int) -> None:
+            on_progress(min(done[0] / size, 1.0), rows)
+
+    options = {
+        "actor": actor,
+        "format_name": name,
+        "skip_bad": skip_bad,
+        "dedup": dedup,
+        "status": status,
+        "source": path.name,
+        "detected": name if detected else "",
+        "reason": reason,
+        "on_progress": progress,
+    }
+    tools = project.tools or []
+    if helper_process:
+        items = _prepared_in_helper(path, name, mapping, tools, done)
+        try:
+            return _import_prepared(project, items, **options)
+        finally:
+            items.close()
     with open(path, "rb") as raw, jsonio.open_text(raw) as text:
-        progress = None
-        if on_progress:
 
-            def progress(rows: int) -> None:
-                on_progress(min(raw.tell() / size, 1.0), rows)
+        def rows() -> Iterator[Row | FormatError]:
+            for item in rows_and_errors(text, name, mapping=mapping):
+                done[0] = raw.tell()
+                yield item
 
-        report = import_rows(
-            project,
-            _rows_and_errors(text, name, mapping=mapping),
-            actor=actor,
-            format_name=name,
-            skip_bad=skip_bad,
-            dedup=dedup,
-            status=status,
-            source=path.name,
-            detected=name if detected else "",
-            reason=reason,
-            on_progress=progress,
-        )
-    return report
+        return _import_prepared(project, rowprep.prepare_all(rows(), tools), **options)
+
+
+def _prepared_in_helper(
+    path: Path, format_name: str, mapping: dict | None, tools: list, done: list[int]
+) -> Iterator[tuple | FormatError]:
+    """rowprep.produce's prepared rows and errors, read from a helper process.
+
+    A fresh interpreter ("spawn"), not a fork: the web process and the worker hold threads
+    and database connections a fork would copy. The pipe's buffer bounds how far the helper
+    runs ahead, so memory stays flat. Closing this generator stops the helper.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    helper = context.Process(
+        target=rowprep.produce,
+        args=(sender, str(path), format_name, mapping, tools),
+        name="tunedesk-import-reader",
+        daemon=True,
+    )
+    helper.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                helper.join(5)
+                raise ReaderCrashed(
+                    f"the process reading {path.name} stopped (exit code {helper.exitcode})"
+                ) from None
+            if message[0] == "done":
+                return
+            if message[0] == "crash":
+                raise ReaderCrashed(f"reading {path.name} failed unexpectedly:\n{message[1]}")
+            done[0] = message[2]
+            for item in message[1]:
+                if type(item) is list:  # a FormatError as [line, message, index, hint]
+                    line, text, index, hint = item
+                    yield FormatError(line, text, index=index, hint=hint)
+                else:
+                    yield item
+    finally:
+        receiver.close()
+        if helper.is_alive():
+            helper.terminate()
+        helper.join()
 
 
 def create_project_for_file(

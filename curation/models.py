@@ -6,31 +6,15 @@ Writes that touch several rows or check permissions live in the service modules
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from curation.fields import OrderedJSONField
+from curation.rowprep import CONTENT_FIELDS, content_hash  # noqa: F401 - re-exported
 
 DEFAULT_PROMPT_TEMPLATE = (
     "{system}\n### instruction\n{instruction}\n### input\n{input}\n### response\n{response}"
-)
-
-#: Fields that make up a record's content; the content hash and exports read exactly these.
-CONTENT_FIELDS = (
-    "kind",
-    "system",
-    "instruction",
-    "input",
-    "output",
-    "history",
-    "messages",
-    "tools",
-    "chosen",
-    "rejected",
 )
 
 
@@ -187,6 +171,7 @@ class Record(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_records",
+        db_index=False,  # the partial indexes below
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
     split = models.CharField(
@@ -216,11 +201,21 @@ class Record(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -228,11 +223,36 @@ class Record(models.Model):
         indexes = [
             models.Index(fields=["project", "id"]),
             models.Index(fields=["project", "status", "id"]),
-            models.Index(fields=["project", "assignee", "status"]),
             models.Index(fields=["project", "tool_name"]),
             models.Index(fields=["project", "split"]),
             models.Index(fields=["project", "content_hash"]),
-            models.Index(fields=["project", "has_problems"]),
+            # Partial: only the few records with a person or a problem on them are indexed,
+            # so a bulk import of fresh records (none of either) does not pay for them.
+            models.Index(
+                fields=["project", "assignee", "status"],
+                condition=models.Q(assignee__isnull=False),
+                name="record_assignee_idx",
+            ),
+            models.Index(
+                fields=["assignee"],
+                condition=models.Q(assignee__isnull=False),
+                name="record_assignee_fk_idx",
+            ),
+            models.Index(
+                fields=["submitted_by"],
+                condition=models.Q(submitted_by__isnull=False),
+                name="record_submitted_by_idx",
+            ),
+            models.Index(
+                fields=["reviewed_by"],
+                condition=models.Q(reviewed_by__isnull=False),
+                name="record_reviewed_by_idx",
+            ),
+            models.Index(
+                fields=["project", "id"],
+                condition=models.Q(has_problems=True),
+                name="record_problems_idx",
+            ),
         ]
         verbose_name = _("record")
         verbose_name_plural = _("records")
@@ -254,11 +274,6 @@ class Record(models.Model):
 
     def compute_content_hash(self) -> str:
         return content_hash(self.content())
-
-
-def content_hash(content: dict) -> str:
-    canonical = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 ACTION_LABELS = {

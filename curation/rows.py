@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from curation.formats.base import Row
-from curation.models import CONTENT_FIELDS, Project, Record, content_hash
+from curation.models import Project, Record
+from curation.rowprep import CONTENT_FIELDS, answer_tool_name, content_hash, row_content  # noqa: F401
 
 ROW_FIELDS = (*CONTENT_FIELDS, "extra", "meta")
-
-
-def row_content(row: Row) -> dict:
-    return {name: getattr(row, name) for name in CONTENT_FIELDS}
 
 
 def row_to_record(row: Row, project: Project, **fields) -> Record:
@@ -21,26 +18,6 @@ def row_to_record(row: Row, project: Project, **fields) -> Record:
 
 def record_to_row(record: Record) -> Row:
     return Row(**{name: getattr(record, name) for name in ROW_FIELDS}, index=record.pk or 0)
-
-
-def answer_tool_name(row: Row | Record) -> str:
-    """Name of the first tool the answer calls ("" for a text answer).
-
-    The answer is the chosen candidate when there is one, else the last assistant turn.
-    """
-    candidates = (
-        row.chosen
-        or [
-            m for m in (row.messages or []) if isinstance(m, dict) and m.get("role") == "assistant"
-        ][-1:]
-    )
-    for message in candidates:
-        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
-            function = call.get("function") if isinstance(call, dict) else None
-            name = function.get("name") if isinstance(function, dict) else None
-            if isinstance(name, str):
-                return name[:100]
-    return ""
 
 
 def record_messages(row: Row | Record, *, answer: bool = True) -> list[dict]:
