@@ -7,7 +7,7 @@ import io
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from curation.formats import FORMATS
@@ -65,7 +65,7 @@ def test_every_seed_reads_completely_in_its_format(seed):
 
 
 @pytest.mark.parametrize("fmt", READABLE)
-@fuzz_settings(60)
+@fuzz_settings(100)
 @given(data=st.data())
 def test_a_mutated_file_reads_as_rows_or_a_located_format_error(fmt, data):
     file = data.draw(files_for(fmt), label="file")
@@ -73,8 +73,10 @@ def test_a_mutated_file_reads_as_rows_or_a_located_format_error(fmt, data):
     try:
         rows, skipped = read_all(fmt, file, skip=skip)
     except FormatError as e:
+        event("FormatError")
         assert_located(e, file)
         return
+    event(f"rows, {'some' if skipped else 'none'} skipped")
     for error in skipped:
         assert_located(error, file)
     assert all(isinstance(r, Row) for r in rows)

@@ -139,3 +139,25 @@ def test_an_import_of_such_a_file_fails_cleanly_and_writes_nothing(
         project, path, actor=make_user("v"), format_name="openai_chat", skip_bad=True
     )
     assert (report.imported, len(report.skipped)) == (1, 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="rows built in code skip the reader's checks and crash the insert (UnicodeEncodeError, "
+    "IntegrityError): curation.rowprep.prepare should make them a FormatError for the row",
+)
+@pytest.mark.parametrize(
+    "fields",
+    [{"instruction": "\ud800"}, {"extra": {"score": float("nan")}}],
+    ids=["surrogate", "nan"],
+)
+def test_import_rows_refuses_a_row_that_cannot_be_stored(project, make_user, fields):
+    from curation.errors import CurationError
+    from curation.formats.base import Row
+    from curation.imports import import_rows
+
+    row = Row(**{"instruction": "q", "output": "a", **fields})
+    with pytest.raises(CurationError):
+        import_rows(project, [row], actor=make_user("u"), format_name="alpaca")
+    assert not Record.objects.filter(project=project).exists()
