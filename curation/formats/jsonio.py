@@ -241,7 +241,7 @@ class ObjectStream:
     def _not_rows(self, buf: _Buffer) -> FormatError:
         try:
             value, _ = _DECODER.raw_decode(buf.text, buf.pos)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, _NotJson):
             found = buf.text[buf.pos : buf.pos + 20].split("\n")[0]
             return FormatError(
                 buf.line,

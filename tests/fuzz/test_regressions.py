@@ -73,6 +73,12 @@ def test_numbers_that_json_does_not_allow_are_refused(value, message):
     assert str(e.value) == f"line 1: {message}. Fix: write null or a finite number instead."
 
 
+def test_a_file_that_is_only_nan_is_not_rows():
+    with pytest.raises(FormatError) as e:
+        read("alpaca", "NaN\n")
+    assert str(e.value).startswith("line 1: the file does not start with a JSON array or object")
+
+
 def test_a_function_call_nested_too_deeply_is_a_bad_row():
     call = '{"name": "f", "arguments": ' + "[" * 5000 + "]" * 5000 + "}"
     obj = {
