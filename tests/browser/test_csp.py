@@ -10,7 +10,6 @@ import pytest
 from playwright.sync_api import expect
 
 from curation.models import Record
-from tests.browser.test_annotation import log_in
 from tests.curation.annotate_fixtures import instruction_record
 from tests.security.csp_pages import ANONYMOUS_PAGES, pages
 from tests.training.conftest import tiny_model_dir  # noqa: F401 (fixture)
@@ -49,6 +48,14 @@ def watched(new_page):
     page.on("console", on_console)
     page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
     return page, problems
+
+
+def log_in(page, username: str) -> None:
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"pw-{username}")
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 def visit(page, url: str) -> None:
@@ -99,12 +106,17 @@ def test_the_main_pages_and_their_htmx_actions_break_no_policy(project, people, 
     # The training preview: the indicator is styled from the stylesheet, the histogram's
     # bar heights come from data attributes.
     visit(page, walk["training"])
-    with page.expect_response(lambda r: "/training/preview/" in r.url, timeout=60_000) as previewed:
+    page.select_option("#id_base_model", label="tiny-llama")  # the bundled model loads slowly
+    with page.expect_response(lambda r: "/training/preview/" in r.url, timeout=30_000) as previewed:
         page.get_by_role("button", name="Preview preparation").click()
     assert previewed.value.ok, previewed.value.text()
-    bar = page.locator(".histogram .bar span[data-height]").first
-    expect(bar).to_be_attached()
-    assert bar.evaluate("el => el.style.height") == bar.get_attribute("data-height") + "%"
+    page.wait_for_function(
+        """() => {
+          const bars = document.querySelectorAll(".histogram .bar span[data-height]");
+          return bars.length > 0
+            && Array.from(bars).every((el) => el.style.height === `${el.dataset.height}%`);
+        }"""
+    )
     expect(page.locator("#preview-busy")).to_have_css("opacity", "0")
 
     # The language switch submits on change (static tunedesk.js).
