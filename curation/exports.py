@@ -22,21 +22,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tomllib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import fields, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, QuerySet, TextField
+from django.db.models import Count, F, Max, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from curation import formats
+from curation import export_writer, formats
 from curation.errors import InvalidInput
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
@@ -49,15 +50,20 @@ PREFERENCE_FORMATS = frozenset(
     ("alpaca_preference", "trl_preference", "openai_dpo", "messages_preference")
 )
 CHUNK = 2000
-MAX_ERRORS = 50
+MAX_ERRORS = export_writer.MAX_ERRORS
+#: Exports this large write their files in a helper process (below, not worth its start-up).
+HELPER_PROCESS_RECORDS = 20_000
 MANIFEST = "manifest.json"
 DATASET_INFO = "dataset_info.json"
 HF_DIR = "hf_dataset"
 _CHOSEN = ROW_FIELDS.index("chosen")
+_PK = len(ROW_FIELDS)
 _JSON_FIELDS = frozenset(
     f.name for f in Record._meta.concrete_fields if f.get_internal_type() == "JSONField"
 )
-_JSON_POSITIONS = [i for i, name in enumerate(ROW_FIELDS) if name in _JSON_FIELDS]
+# The writer decodes exactly the JSON columns that the query casts to text.
+assert {ROW_FIELDS[i] for i in export_writer.JSON_POSITIONS} == _JSON_FIELDS & set(ROW_FIELDS)
+assert tuple(ROW_FIELDS) == export_writer.ROW_FIELDS
 # Rows are built positionally from ROW_FIELDS, so the two must keep the same order.
 assert [f.name for f in fields(Row)][: len(ROW_FIELDS)] == list(ROW_FIELDS)
 
@@ -126,13 +132,6 @@ def _check(format_name: str, status: Iterable[str], test_ratio: float, template:
             raise InvalidInput(e.message, hint=e.hint, where="template") from None
 
 
-def _dumper(format_name: str, template: str) -> Callable[[Row], dict]:
-    module = formats.get(format_name)
-    if format_name == "template_text":
-        return lambda row: {"text": module.render(row, template)}
-    return module.dump
-
-
 # --- splits ----------------------------------------------------------------------------------
 
 
@@ -140,15 +139,25 @@ def _rank(seed: int, content_hash: str, pk: int) -> tuple[bytes, int]:
     return hashlib.blake2b(f"{seed}:{content_hash}".encode(), digest_size=8).digest(), pk
 
 
-def assign_splits(
+@dataclass
+class SplitPlan:
+    """Which records without a split go to test (the rest of them go to train)."""
+
+    to_test: frozenset[int]
+    records: int
+
+
+def plan_splits(
     records: QuerySet[Record], *, seed: int, test_ratio: float, stratify: bool
-) -> dict[str, int]:
-    """Give every record of `records` without a split one (see the module docstring) and
-    lock all of them; returns the records per split."""
+) -> SplitPlan:
+    """The split of every record of `records` that has none yet (see the module docstring);
+    nothing is written until apply_splits."""
     strata: dict[str, dict] = {}
+    total = 0
     for pk, digest, tool, split in records.values_list(
         "pk", "content_hash", "tool_name", "split"
     ).iterator(chunk_size=CHUNK):
+        total += 1
         stratum = strata.setdefault(tool if stratify else "", {"n": 0, "test": 0, "open": []})
         stratum["n"] += 1
         if split == "test":
@@ -160,15 +169,28 @@ def assign_splits(
         need = max(0, int(stratum["n"] * test_ratio + 0.5) - stratum["test"])
         stratum["open"].sort()
         to_test += [pk for _, pk in stratum["open"][:need]]
+    return SplitPlan(frozenset(to_test), total)
+
+
+def apply_splits(records: QuerySet[Record], plan: SplitPlan) -> None:
+    """Write the planned splits and lock every record of `records` in its split."""
+    to_test = sorted(plan.to_test)
     for start in range(0, len(to_test), CHUNK):
         Record.objects.filter(pk__in=to_test[start : start + CHUNK]).update(
             split=Record.Split.TEST, split_locked=True
         )
     records.filter(split="").update(split=Record.Split.TRAIN, split_locked=True)
     records.filter(split_locked=False).update(split_locked=True)
+
+
+def assign_splits(
+    records: QuerySet[Record], *, seed: int, test_ratio: float, stratify: bool
+) -> dict[str, int]:
+    """Plan and apply the splits at once; returns the records per split."""
+    apply_splits(records, plan_splits(records, seed=seed, test_ratio=test_ratio, stratify=stratify))
     counts = dict.fromkeys(SPLITS, 0)
-    for split in records.values_list("split", flat=True).iterator(chunk_size=CHUNK):
-        counts[split] += 1
+    for split, n in records.order_by().values_list("split").annotate(n=Count("pk")):
+        counts[split] += n
     return counts
 
 
@@ -252,12 +274,38 @@ def _latest_drafts(pks: list[int]) -> dict[int, Draft]:
 
 
 def export_rows(
-    records: QuerySet[Record], *, preference: bool, left_out: list[int] | None = None
+    records: QuerySet[Record],
+    *,
+    preference: bool,
+    left_out: list[int] | None = None,
+    to_test: frozenset[int] = frozenset(),
 ) -> Iterator[tuple[str, Row]]:
     """(split, row) per record in id order; for preference formats, corrected drafts become
-    pairs and records without a pair are appended to `left_out` instead."""
-    # JSON columns come as text and are decoded here: Django's per-value JSON converters
-    # cost more than the rest of an export together.
+    pairs and records without a pair are appended to `left_out` instead. A record without a
+    split takes "test" if it is in `to_test`, else "train" (a SplitPlan not yet applied)."""
+    builder = export_writer.RowBuilder(to_test)
+    for chunk in _value_chunks(records):
+        if not preference:
+            yield from builder.rows(chunk)
+            continue
+        pks = [item[_PK] for item in chunk if item[_CHOSEN] is None]
+        drafts = _latest_drafts(pks)
+        for split, row in builder.rows(chunk):
+            if row.chosen is None:
+                draft = drafts.get(row.index)
+                pair = corrected_pair(row, draft) if draft else None
+                if pair is None:
+                    if left_out is not None:
+                        left_out.append(row.index)
+                    continue
+                row = pair
+            yield split, row
+
+
+def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
+    """Lists of export_writer value tuples (ROW_FIELDS with JSON as text, pk, split)."""
+    # JSON columns come as text and are decoded by the RowBuilder: Django's per-value JSON
+    # converters cost more than the rest of an export together.
     columns = {
         name: Cast(name, TextField()) if name in _JSON_FIELDS else F(name) for name in ROW_FIELDS
     }
@@ -271,103 +319,100 @@ def export_rows(
     for item in values:
         chunk.append(item)
         if len(chunk) >= CHUNK:
-            yield from _chunk_rows(chunk, preference, left_out)
+            yield chunk
             chunk = []
-    yield from _chunk_rows(chunk, preference, left_out)
-
-
-def _load(value):
-    if value is None or not isinstance(value, str):
-        return value
-    if value == "{}":
-        return {}
-    return json.loads(value)
-
-
-def _chunk_rows(chunk: list[tuple], preference: bool, left_out: list[int] | None):
-    n = len(ROW_FIELDS)
-    drafts: dict[int, Draft] = {}
-    if preference:
-        drafts = _latest_drafts([item[n] for item in chunk if item[_CHOSEN] is None])
-    json_at = _JSON_POSITIONS
-    for item in chunk:
-        values = list(item[:n])
-        for i in json_at:
-            values[i] = _load(values[i])
-        row = Row(*values, index=item[n])
-        if preference and row.chosen is None:
-            draft = drafts.get(item[n])
-            pair = corrected_pair(row, draft) if draft else None
-            if pair is None:
-                if left_out is not None:
-                    left_out.append(item[n])
-                continue
-            row = pair
-        yield item[n + 1], row
+    if chunk:
+        yield chunk
 
 
 # --- snapshots -------------------------------------------------------------------------------
 
 
-class _SplitFile:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.sha = hashlib.sha256()
-        self.rows = 0
-        self.keys: set[str] = set()
-        self.pending: list[bytes] = []
+class WriterProcess:
+    """export_writer.serve in a helper process: value chunks go in, written files come out.
 
-    def add(self, line: bytes, keys) -> None:
-        self.pending.append(line)
-        self.keys.update(keys)
-        self.rows += 1
-        if len(self.pending) >= CHUNK:
-            self.flush()
+    A fresh interpreter ("spawn"), not a fork: the web process and the worker hold threads
+    and database connections a fork would copy. The pipe's buffer bounds how far this
+    process reads ahead, so memory stays flat. Leaving the block stops the helper.
+    """
 
-    def flush(self) -> None:
-        data = b"".join(self.pending)
-        self.sha.update(data)
-        self.file.write(data)
-        self.pending = []
+    def __init__(self, format_name: str, template: str, folder: Path, to_test: frozenset[int]):
+        context = multiprocessing.get_context("spawn")
+        self._conn, theirs = context.Pipe()
+        self._helper = context.Process(
+            target=export_writer.serve,
+            args=(theirs, format_name, template, str(folder), to_test),
+            name="tunedesk-export-writer",
+            daemon=True,
+        )
+        self._helper.start()
+        theirs.close()
 
-    def close(self) -> None:
-        self.flush()
-        self.file.close()
+    def send(self, chunk: list[tuple]) -> None:
+        try:
+            self._conn.send(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            self._crashed()
+
+    def finish(self) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
+        self.send(None)
+        try:
+            message = self._conn.recv()
+        except EOFError:
+            self._crashed()
+        if message[0] == "crash":
+            raise WriterCrashed(f"writing the export failed unexpectedly:\n{message[1]}")
+        return message[1], message[2], message[3]
+
+    def _crashed(self):
+        self._helper.join(5)
+        raise WriterCrashed(
+            f"the process writing the export stopped (exit code {self._helper.exitcode})"
+        )
+
+    def __enter__(self) -> WriterProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._conn.close()
+        if self._helper.is_alive():
+            self._helper.join(5 if exc[0] is None else 0)
+        if self._helper.is_alive():
+            self._helper.terminate()
+        self._helper.join()
 
 
-def _write_files(
-    rows: Iterable[tuple[str, Row]], dump: Callable[[Row], dict], folder: Path
-) -> tuple[dict[str, _SplitFile], list[dict], bool]:
-    files = {split: _SplitFile(folder / f"{split}.jsonl") for split in (*SPLITS, "all")}
-    errors: list[dict] = []
-    more = False
-    try:
-        for split, row in rows:
-            try:
-                obj = dump(row)
-            except FormatError as e:
-                if len(errors) >= MAX_ERRORS:
-                    more = True
-                    break
-                errors.append(
-                    {
-                        "record": row.index,
-                        "message": e.message,
-                        "hint": e.hint,
-                        "text": f"record #{row.index}: {e.message}",
-                    }
-                )
-                continue
-            if errors:
-                continue
-            line = (jsonio.dumps(obj) + "\n").encode()
-            files[split].add(line, obj.keys())
-            files["all"].add(line, ())
-    finally:
-        for f in files.values():
-            f.close()
-    return files, errors, more
+class WriterCrashed(RuntimeError):
+    """The helper process writing an export died or failed; nothing was exported."""
+
+
+def _write(
+    records: QuerySet[Record],
+    plan: SplitPlan,
+    *,
+    format_name: str,
+    template: str,
+    folder: Path,
+    left_out: list[int],
+    helper_process: bool | None,
+) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
+    """Write the files and apply the split plan (rolled back with the transaction when the
+    files fail). With a helper process, the database work overlaps with the writing."""
+    preference = format_name in PREFERENCE_FORMATS
+    if helper_process is None:
+        helper_process = plan.records >= HELPER_PROCESS_RECORDS
+    if preference or not helper_process:  # preference pairs need the drafts from the database
+        rows = export_rows(records, preference=preference, left_out=left_out, to_test=plan.to_test)
+        result = export_writer.write_files(
+            rows, export_writer.dumper(format_name, template), folder
+        )
+        apply_splits(records, plan)
+        return result
+    with WriterProcess(format_name, template, folder, plan.to_test) as writer:
+        for chunk in _value_chunks(records):
+            writer.send(chunk)
+        apply_splits(records, plan)
+        return writer.finish()
 
 
 def _dataset_info(project: Project, snapshot_id: int, format_name: str, files: dict) -> dict:
@@ -394,11 +439,14 @@ def create_snapshot(
     seed: int = 0,
     template: str | None = None,
     datasets: bool = False,
+    helper_process: bool | None = None,
 ) -> ExportSnapshot:
     """Write an immutable snapshot of the project's records with `status` (and `filters`,
     RecordFilter parameters) in `format_name`; see the module docstring for the rules.
 
     `datasets=True` also saves a Hugging Face DatasetDict (train/test) under hf_dataset/.
+    Exports of HELPER_PROCESS_RECORDS or more write their files in a helper process
+    (`helper_process` forces the choice either way).
     """
     status = tuple(status)
     filters = {k: v for k, v in (filters or {}).items() if v}
@@ -413,8 +461,6 @@ def create_snapshot(
             hint="use the record list's filters: " + ", ".join(RecordFilter().__dict__),
         ) from None
     records = filter_records(project, record_filter).filter(status__in=status)
-    preference = format_name in PREFERENCE_FORMATS
-    dump = _dumper(format_name, template or "")
     root = Path(settings.EXPORT_DIR) / project.slug
     root.mkdir(parents=True, exist_ok=True)
     final: Path | None = None
@@ -431,7 +477,7 @@ def create_snapshot(
                 )
             records = records.filter(pk__lte=last)
             stratify = project.task_kind == Project.TaskKind.TOOL_CALLING
-            assign_splits(records, seed=seed, test_ratio=test_ratio, stratify=stratify)
+            plan = plan_splits(records, seed=seed, test_ratio=test_ratio, stratify=stratify)
             snapshot = ExportSnapshot.objects.create(
                 project=project,
                 format=format_name,
@@ -444,8 +490,14 @@ def create_snapshot(
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             left_out: list[int] = []
-            files, errors, more = _write_files(
-                export_rows(records, preference=preference, left_out=left_out), dump, tmp
+            files, errors, more = _write(
+                records,
+                plan,
+                format_name=format_name,
+                template=template or "",
+                folder=tmp,
+                left_out=left_out,
+                helper_process=helper_process,
             )
             if errors:
                 raise ExportFailed(format_name, errors, more)
@@ -469,7 +521,7 @@ def create_snapshot(
                 )
                 manifest["dataset_info"] = {"written": True, "file": DATASET_INFO}
             if datasets:
-                _write_datasets(records, tmp / HF_DIR, format_name, preference)
+                _write_datasets(records, tmp / HF_DIR, format_name)
                 manifest["hf_dataset"] = HF_DIR
             (tmp / MANIFEST).write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
@@ -509,7 +561,7 @@ def _manifest(project, snapshot, actor, files, rel: Path, *, stratify, left_out)
             "split": split,
             "path": str(rel / f.path.name),
             "rows": f.rows,
-            "sha256": f.sha.hexdigest(),
+            "sha256": f.sha256,
         }
         for split, f in files.items()
     ]
@@ -539,7 +591,8 @@ def _manifest(project, snapshot, actor, files, rel: Path, *, stratify, left_out)
     }
 
 
-def _write_datasets(records, folder: Path, format_name: str, preference: bool) -> None:
+def _write_datasets(records, folder: Path, format_name: str) -> None:
+    preference = format_name in PREFERENCE_FORMATS
     from curation.formats import hf_datasets
 
     fmt = format_name if hasattr(formats.get(format_name), "dump") else "openai_chat"

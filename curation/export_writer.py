@@ -1,0 +1,192 @@
+"""Writing an export's files: rows rebuilt from database values, the format's own `dump`,
+one JSON Lines file per split plus `all`, each hashed as it is written.
+
+Plain Python with no Django in it, so a large export runs it in a helper process (`serve`)
+while the exporting process goes on with the database work (reading the next rows, locking
+the splits) on the other core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation import formats
+from curation.formats import jsonio
+from curation.formats.base import FormatError, Row
+from curation.rowprep import CONTENT_FIELDS, JSON_CONTENT_FIELDS
+
+SPLITS = ("train", "test")
+MAX_ERRORS = 50
+FLUSH_LINES = 2000
+#: The Row fields a database value tuple starts with (then the record's pk and split).
+ROW_FIELDS = (*CONTENT_FIELDS, "extra", "meta")
+JSON_POSITIONS = tuple(
+    i for i, name in enumerate(ROW_FIELDS) if name in JSON_CONTENT_FIELDS | {"extra", "meta"}
+)
+# `extra` and `meta` repeat the same few short texts over a whole import ({"format":
+# "alpaca"}); each distinct one is decoded once per export. Rows are read, never changed, on
+# the way out, so sharing the decoded object is safe.
+_SHARED_POSITIONS = frozenset(ROW_FIELDS.index(name) for name in ("extra", "meta"))
+_SHARED_MAX_CHARS = 200
+_SHARED_MAX_ENTRIES = 1000
+
+
+def dumper(format_name: str, template: str) -> Callable[[Row], dict]:
+    module = formats.get(format_name)
+    if format_name == "template_text":
+        return lambda row: {"text": module.render(row, template)}
+    return module.dump
+
+
+def _load(value):
+    if value is None or not isinstance(value, str):
+        return value
+    if value == "{}":
+        return {}
+    return json.loads(value)
+
+
+class RowBuilder:
+    """Rows from database value tuples: ROW_FIELDS values (JSON columns as text), pk, split.
+
+    A record without a split yet takes "test" when its pk is in `to_test`, else "train".
+    """
+
+    def __init__(self, to_test: frozenset[int] = frozenset()) -> None:
+        self.to_test = to_test
+        self.shared: dict[str, object] = {}
+
+    def rows(self, chunk: Iterable[tuple]) -> Iterator[tuple[str, Row]]:
+        n = len(ROW_FIELDS)
+        shared, to_test = self.shared, self.to_test
+        if len(shared) > _SHARED_MAX_ENTRIES:
+            shared.clear()
+        for item in chunk:
+            values = list(item[:n])
+            for i in JSON_POSITIONS:
+                value = values[i]
+                if (
+                    i in _SHARED_POSITIONS
+                    and type(value) is str
+                    and len(value) <= _SHARED_MAX_CHARS
+                ):
+                    decoded = shared.get(value)
+                    if decoded is None:
+                        decoded = shared[value] = _load(value)
+                    values[i] = decoded
+                else:
+                    values[i] = _load(value)
+            pk = item[n]
+            split = item[n + 1] or ("test" if pk in to_test else "train")
+            yield split, Row(*values, index=pk)
+
+
+@dataclass
+class WrittenFile:
+    """One written file: its rows, the sha256 of its bytes and every top-level key used."""
+
+    split: str
+    path: Path
+    rows: int = 0
+    sha256: str = ""
+    keys: set[str] = field(default_factory=set)
+
+
+class _SplitFile:
+    def __init__(self, split: str, path: Path) -> None:
+        self.written = WrittenFile(split, path)
+        self.file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.sha = hashlib.sha256()
+        self.pending: list[bytes] = []
+
+    def flush(self) -> None:
+        data = b"".join(self.pending)
+        self.sha.update(data)
+        self.file.write(data)
+        self.pending = []
+
+    def close(self) -> WrittenFile:
+        self.flush()
+        self.file.close()
+        self.written.sha256 = self.sha.hexdigest()
+        return self.written
+
+
+def write_files(
+    rows: Iterable[tuple[str, Row]], dump: Callable[[Row], dict], folder: Path
+) -> tuple[dict[str, WrittenFile], list[dict], bool]:
+    """Write `rows` (split, row) as train/test/all JSON Lines files in `folder`.
+
+    Returns the files, the rows that do not fit the format (at most MAX_ERRORS; with any
+    error the files are to be thrown away) and whether there were more.
+    """
+    files = {split: _SplitFile(split, folder / f"{split}.jsonl") for split in (*SPLITS, "all")}
+    every = files["all"]
+    errors: list[dict] = []
+    more = False
+    encode = jsonio.dumps
+    try:
+        for split, row in rows:
+            try:
+                obj = dump(row)
+            except FormatError as e:
+                if len(errors) >= MAX_ERRORS:
+                    more = True
+                    break
+                errors.append(
+                    {
+                        "record": row.index,
+                        "message": e.message,
+                        "hint": e.hint,
+                        "text": f"record #{row.index}: {e.message}",
+                    }
+                )
+                continue
+            if errors:
+                continue
+            line = (encode(obj) + "\n").encode()
+            target = files[split]
+            target.pending.append(line)
+            target.written.keys.update(obj)
+            target.written.rows += 1
+            every.pending.append(line)
+            every.written.rows += 1
+            if len(every.pending) >= FLUSH_LINES:
+                for f in files.values():
+                    f.flush()
+    finally:
+        written = {split: f.close() for split, f in files.items()}
+    return written, errors, more
+
+
+def serve(conn, format_name: str, template: str, folder: str, to_test: frozenset[int]) -> None:
+    """Run in a helper process: write the files from chunks of value tuples sent to `conn`
+    (None ends them), then answer ("done", files, errors, more) or ("crash", traceback)."""
+    finished = False
+
+    def chunks() -> Iterator[tuple[str, Row]]:
+        nonlocal finished
+        builder = RowBuilder(to_test)
+        while (chunk := conn.recv()) is not None:
+            yield from builder.rows(chunk)
+        finished = True
+
+    try:
+        result = write_files(chunks(), dumper(format_name, template), Path(folder))
+        while not finished:  # stopped early on errors: take the rest so the sender never blocks
+            finished = conn.recv() is None
+        conn.send(("done", *result))
+    except (BrokenPipeError, EOFError):
+        pass
+    except BaseException:
+        try:
+            conn.send(("crash", traceback.format_exc()))
+        except (BrokenPipeError, EOFError):
+            pass
+    finally:
+        conn.close()
