@@ -129,7 +129,10 @@ def detect(head_text: str) -> Detection:
         if len(votes) > 1:
             reason += "; other rows look like " + ", ".join(n for n in votes if n != name)
         return Detection(name, round(confidence, 2), reason)
-    header = next(csv.reader([text.split("\n", 1)[0]]))
+    try:
+        header = next(csv.reader([text.split("\n", 1)[0]]))
+    except csv.Error:  # e.g. a quoted first cell over the csv module's field limit
+        header = []
     if len(header) > 1:
         known = set(header) & set(csv_in.FIELDS)
         complete = {"instruction", "output"} <= known or {

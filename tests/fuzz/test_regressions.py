@@ -167,3 +167,11 @@ def test_import_rows_refuses_a_row_that_cannot_be_stored(project, make_user, fie
     with pytest.raises(CurationError):
         import_rows(project, [row], actor=make_user("u"), format_name="alpaca")
     assert not Record.objects.filter(project=project).exists()
+
+
+def test_detection_of_a_first_line_too_long_for_csv_says_it_cannot_tell():
+    from curation.formats.detect import detect
+
+    with pytest.raises(FormatError) as e:
+        detect('"' + "x" * 200_000)
+    assert str(e.value).startswith("line 1: could not tell the format: the file starts '\"xxx")
