@@ -21,7 +21,9 @@ from django.utils.translation import gettext as _
 #: attributes) and sizes are set through the CSSOM, which CSP allows. htmx runs with
 #: allowEval and includeIndicatorStyles off (base.html's htmx-config; its indicator rules are
 #: in tunedesk.css). The Swagger page (/api/docs/) is drf-spectacular's split view (external
-#: script) with its page style moved to static/css/swagger.css, so it needs no exception.
+#: script) with its page style moved to static/css/swagger.css, and the browsable API's code
+#: style is static/css/drf-code.css (templates/rest_framework/api.html): no view needs an
+#: exception.
 #: SVG presentation attributes (fill, stroke in the charts) are not inline styles. 'data:'
 #: images and fonts are for the Swagger UI's and the browser's built-in icons.
 CSP = "; ".join(

@@ -72,6 +72,7 @@ def pages(*, slug: str, record_pk: int, run_pk: int, comparison_pk: int) -> dict
         "comparison judge": reverse("training:comparison_judge", args=[slug, comparison_pk]),
         "api tokens": reverse("api_tokens"),
         "api docs": reverse("api_docs"),
+        "api browsable": reverse("api:projects") + "?format=api",
         "admin": reverse("admin:index"),
     }
 
