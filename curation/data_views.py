@@ -256,6 +256,7 @@ def snapshot_download(request: HttpRequest, slug: str, pk: int, split: str) -> F
     if not path.is_file():
         raise Http404(_("No such file."))
     name = f"{project.slug}-{snapshot.pk}-{path.name}"
+    exports.record_download(snapshot, request.user, path.name, via="web")
     return FileResponse(open(path, "rb"), as_attachment=True, filename=name)  # noqa: SIM115
 
 

@@ -107,6 +107,17 @@ def snapshot_file(snapshot: ExportSnapshot, split: str) -> Path:
     )
 
 
+def record_download(snapshot: ExportSnapshot, user, name: str, *, via: str) -> None:
+    """Audit who took a snapshot's file (`via` "web" or "api"): data leaving Tunedesk."""
+    AuditEvent.objects.create(
+        actor=user if getattr(user, "pk", None) else None,
+        project_id=snapshot.project_id,
+        action="download",
+        target=f"snapshot #{snapshot.pk}",
+        data={"file": name, "via": via},
+    )
+
+
 def _check(format_name: str, status: Iterable[str], test_ratio: float, template: str | None):
     if format_name not in writable_formats():
         raise InvalidInput(

@@ -139,5 +139,6 @@ class SnapshotFile(ApiView):
             raise Http404(str(e)) from None
         # A manifest edited by hand must not serve files from outside the data dir.
         if path.is_relative_to(Path(settings.DATA_DIR).resolve()) and path.is_file():
+            exports.record_download(snapshot, request.user, path.name, via="api")
             return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
         raise Http404(_("Snapshot #%(id)s has no %(split)s file.") % {"id": pk, "split": split})

@@ -116,7 +116,7 @@ def _detail(request: Request, record: Record, status: int = 200) -> Response:
 def _read_rows(format_name: str, rows: list[dict]):
     """The rows through the format's own reader, as if they were lines of a JSONL file."""
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    return imports._rows_and_errors(io.StringIO(text), format_name, mapping=None)
+    return imports.rows_and_errors(io.StringIO(text), format_name, mapping=None)
 
 
 def _stale(record: Record, user, e: workflow.EditConflict, *, version: int, state: dict):

@@ -37,12 +37,19 @@ def bundled(db):
     )[0]
 
 
-def test_a_reviewer_downloads_what_an_engineer_exported(api_for, project, records, snapshot_id):
+def test_a_reviewer_downloads_what_an_engineer_exported(
+    api_for, people, project, records, snapshot_id
+):
     snapshot = api_for("reviewer").get(f"/api/snapshots/{snapshot_id}/").json()
     assert (snapshot["counts"]["train"], snapshot["counts"]["test"]) == (16, 4)
     train = next(f for f in snapshot["files"] if f["split"] == "train")
     body = b"".join(api_for("reviewer").get(train["download"]).streaming_content)
     assert len(body.decode().splitlines()) == 16
+    from curation.models import AuditEvent
+
+    taken = AuditEvent.objects.get(action="download")
+    assert (taken.actor, taken.target) == (people["reviewer"], f"snapshot #{snapshot_id}")
+    assert taken.data == {"file": "train.jsonl", "via": "api"}
     denied = api_for("reviewer").post(
         f"/api/projects/{project.slug}/snapshots/", {"format": "alpaca"}, format="json"
     )

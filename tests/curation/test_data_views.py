@@ -201,6 +201,13 @@ def test_a_reviewer_downloads_snapshots_but_cannot_make_one(client_for, project)
         reverse("curation:data_snapshot_file", args=[project.slug, snapshot.pk, "manifest.json"])
     )
     assert manifest.status_code == 200
+    from curation.models import AuditEvent
+
+    taken = AuditEvent.objects.filter(action="download").order_by("id")
+    assert [(e.actor.username, e.data["file"], e.data["via"]) for e in taken] == [
+        ("rita", "all.jsonl", "web"),
+        ("rita", "manifest.json", "web"),
+    ]
     export_url = reverse("curation:data_export", args=[project.slug])
     assert client.get(export_url).status_code == 200
     assert client.post(export_url, {"format": "alpaca"}).status_code == 403

@@ -56,8 +56,8 @@ def test_the_helper_process_imports_exactly_what_the_importing_process_does(
 
 def test_errors_found_in_the_helper_process_name_their_line_and_write_nothing(project, tmp_path):
     path = tmp_path / "rows.jsonl"
-    good = '{"instruction": "a%d", "output": "b"}\n'
-    path.write_text("".join(good % i for i in range(3000)) + '{"instruction": "c"}\n')
+    good = "".join(f'{{"instruction": "a{i}", "output": "b"}}\n' for i in range(3000))
+    path.write_text(good + '{"instruction": "c"}\n')
     with pytest.raises(ImportFailed, match='line 3001: "output" is missing') as caught:
         import_file(project, path, actor=None, helper_process=True)
     assert [e["line"] for e in caught.value.report.errors] == [3001]
@@ -69,7 +69,7 @@ def test_errors_found_in_the_helper_process_name_their_line_and_write_nothing(pr
 
 def test_progress_from_the_helper_process_reaches_the_whole_file(project, tmp_path):
     path = tmp_path / "rows.jsonl"
-    path.write_text("".join('{"instruction": "q%d", "output": "a"}\n' % i for i in range(9000)))
+    path.write_text("".join(f'{{"instruction": "q{i}", "output": "a"}}\n' for i in range(9000)))
     seen = []
     import_file(
         project, path, actor=None, helper_process=True, on_progress=lambda f, n: seen.append((f, n))
