@@ -162,6 +162,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No badge from validator.swagger.io: the CSP allows no outside images, and the schema
+    # URL must not be sent to an outside service.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "RecordStatusEnum": "curation.models.Record.Status",
         "RecordKindEnum": "curation.models.Record.Kind",
