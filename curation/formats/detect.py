@@ -41,6 +41,10 @@ def _sample(head: str) -> list[dict]:
     return objs
 
 
+def _list(value: object) -> list:
+    return value if type(value) is list else []
+
+
 def _roles(messages: object) -> set:
     if type(messages) is not list:
         return set()
@@ -72,7 +76,7 @@ def _classify(obj: dict) -> tuple[str, float, str] | None:
             )
         openai_keys = {"tool_calls", "tool_call_id", "weight"}
         if "tool" in roles or any(
-            type(m) is dict and m.keys() & openai_keys for m in messages or ()
+            type(m) is dict and m.keys() & openai_keys for m in _list(messages)
         ):
             return "openai_chat", 1.0, "OpenAI messages with tool_calls, tool results or weights"
         return (

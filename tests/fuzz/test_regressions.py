@@ -175,3 +175,9 @@ def test_detection_of_a_first_line_too_long_for_csv_says_it_cannot_tell():
     with pytest.raises(FormatError) as e:
         detect('"' + "x" * 200_000)
     assert str(e.value).startswith("line 1: could not tell the format: the file starts '\"xxx")
+
+
+def test_detection_reads_past_messages_that_are_not_a_list():
+    from curation.formats.detect import detect
+
+    assert detect('{"messages": true}\n').name == "openai_chat"
