@@ -363,9 +363,79 @@ def answer_problems(record, content: dict) -> list[AnswerProblem]:
     from curation.toolcheck import check_tool_calls
 
     return [
-        AnswerProblem(p.code, p.message, getattr(p, "hint", ""))
-        for p in check_tool_calls([answer], tools_of(record))
+        AnswerProblem(p.code, *_describe(p)) for p in check_tool_calls([answer], tools_of(record))
     ]
+
+
+def _kind(kind: str) -> str:
+    return {
+        "text": _("text"),
+        "true/false": _("true/false"),
+        "a number": _("a number"),
+        "null": _("null"),
+        "an array": _("an array"),
+        "an object": _("an object"),
+    }.get(kind, kind)
+
+
+def _describe(problem) -> tuple[str, str]:
+    """(message, hint) of a toolcheck Problem in the reader's language. The checker's own
+    words (jsonschema's, json's) stay as they are inside the translated sentence."""
+    d, tool = problem.detail, problem.tool
+    code = problem.code
+    if code == "bad_call":
+        return _("A tool call has no function name"), _("Give every tool call a function name.")
+    if code == "unknown_tool":
+        known = ", ".join(f'"{n}"' for n in d.get("known", ())) or _("none are defined")
+        return (
+            _('It calls "%(tool)s", which is not one of the tools (%(known)s)')
+            % {"tool": tool, "known": known},
+            _("Call a defined tool, or add this tool to the tool schemas."),
+        )
+    if code == "bad_json":
+        return (
+            _('The arguments of "%(tool)s" are not valid JSON (%(error)s)')
+            % {"tool": tool, "error": d.get("error", "")},
+            _("Write the arguments as a JSON object."),
+        )
+    if code == "arguments_double_encoded":
+        return (
+            _('The arguments of "%(tool)s" are a JSON object encoded twice (a JSON string '
+              "holding JSON)") % {"tool": tool},
+            _('Store the object once: {"a": 1}, not "{\\"a\\": 1}".'),
+        )  # fmt: skip
+    if code == "arguments_not_object":
+        return (
+            _('The arguments of "%(tool)s" are %(kind)s, not a JSON object')
+            % {"tool": tool, "kind": _kind(d.get("kind", ""))},
+            _("Give the arguments as a JSON object of parameter names and values."),
+        )
+    if code == "bad_schema":
+        return (
+            _('The schema of tool "%(tool)s" is invalid (%(error)s)')
+            % {"tool": tool, "error": d.get("error", "")},
+            _("Correct the tool schema."),
+        )
+    if code == "schema_violation":
+        validator, expected = d.get("validator"), d.get("expected")
+        message = (
+            _('Argument %(path)s of "%(tool)s": %(error)s')
+            if problem.path
+            else _('The arguments of "%(tool)s": %(error)s')
+        ) % {"path": problem.path, "tool": tool, "error": d.get("error", "")}
+        if validator == "required":
+            hint = _("Fill in the required argument.")
+        elif validator == "type":
+            hint = _("Give it the type %(type)s.") % {"type": expected}
+        elif validator == "enum":
+            values = ", ".join(json.dumps(v, ensure_ascii=False) for v in expected or ())
+            hint = _("Use one of %(values)s.") % {"values": values}
+        elif validator == "additionalProperties":
+            hint = _("Remove the argument the tool does not define.")
+        else:
+            hint = _("Make the arguments match the tool schema.")
+        return message, hint
+    return problem.message, problem.hint
 
 
 _TOKEN = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\w+|\s+|[^\w\s]", re.UNICODE)

@@ -8,7 +8,7 @@ of either. Problems say what (code), where (message, tool, argument path) and ho
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jsonschema import exceptions as schema_errors
 from jsonschema import validators
@@ -25,6 +25,8 @@ class Problem:
     where: str = ""  # "message 3", "chosen 0"
     tool: str | None = None
     path: str = ""  # the argument, e.g. "items/0/price"
+    # What a translated message needs besides the fields above (curation.answers uses it).
+    detail: dict = field(default_factory=dict, compare=False)
 
     def __str__(self) -> str:
         return f"{self.message}. Fix: {self.hint.rstrip('.')}." if self.hint else f"{self.message}."
@@ -101,6 +103,7 @@ def _check_call(where: str, call: object, schemas: dict, checkers: dict) -> list
                 "call a defined tool, or add this tool to the tool schemas",
                 where,
                 name,
+                detail={"known": list(schemas)},
             )
         ]
     arguments = function.get("arguments")
@@ -116,6 +119,7 @@ def _check_call(where: str, call: object, schemas: dict, checkers: dict) -> list
                     "write the arguments as a JSON object",
                     where,
                     name,
+                    detail={"error": e.msg},
                 )
             ]
         if isinstance(arguments, str):
@@ -140,6 +144,7 @@ def _check_call(where: str, call: object, schemas: dict, checkers: dict) -> list
                 "give the arguments as a JSON object of parameter names and values",
                 where,
                 name,
+                detail={"kind": kind_of(arguments)},
             )
         ]
     return _check_schema(where, name, arguments, schemas[name], checkers)
@@ -177,6 +182,7 @@ def _check_schema(
                 "correct the tool schema",
                 where,
                 name,
+                detail={"error": e.message},
             )
         ]
     problems = []
@@ -196,6 +202,13 @@ def _check_schema(
                 where,
                 name,
                 path,
+                detail={
+                    "error": error.message,
+                    "validator": error.validator,
+                    "expected": error.validator_value
+                    if error.validator in ("type", "enum")
+                    else None,
+                },
             )
         )
     return sorted(problems, key=lambda p: p.path)
