@@ -47,7 +47,7 @@ PROBLEMS_AT = PREPARED_COLUMNS.index("has_problems")
 
 _JSON_SLOTS = tuple(name in JSON_CONTENT_FIELDS for name in CONTENT_FIELDS)
 # The JSON columns hold what json.dumps writes (curation.fields.OrderedJSONField).
-_encode = json.JSONEncoder().encode
+_encode = json.JSONEncoder(allow_nan=False).encode
 _EMPTY_OBJECT, _EMPTY_LIST = _encode({}), _encode([])
 
 
@@ -99,23 +99,55 @@ def tool_problems(row: Row, project_tools: list) -> list[dict]:
     ]
 
 
+_TEXT_FIELDS = tuple(name for name in CONTENT_FIELDS if name not in JSON_CONTENT_FIELDS)
+
+
 def prepare(row: Row, project_tools: list) -> tuple:
-    """The PREPARED_COLUMNS values of the record `row` becomes, ready for the database."""
+    """The PREPARED_COLUMNS values of the record `row` becomes, ready for the database.
+
+    Raises FormatError (located at the row) for content no database column can hold: the
+    format readers refuse it already, rows built in code may still carry it.
+    """
     content = [getattr(row, name) for name in CONTENT_FIELDS]
-    digest = content_hash(dict(zip(CONTENT_FIELDS, content, strict=True)))
-    for i, is_json in enumerate(_JSON_SLOTS):
-        if is_json and content[i] is not None:
-            content[i] = _encode(content[i])
+    try:
+        digest = content_hash(dict(zip(CONTENT_FIELDS, content, strict=True)))
+        for i, is_json in enumerate(_JSON_SLOTS):
+            if is_json and content[i] is not None:
+                content[i] = _encode(content[i])
+        extra = _encode(row.extra) if row.extra else _EMPTY_OBJECT
+        meta = _encode(row.meta)
+    except UnicodeEncodeError:
+        raise _unstorable(row, "holds a lone UTF-16 surrogate (like \\ud800)") from None
+    except ValueError:
+        raise _unstorable(row, "holds NaN or Infinity, which JSON cannot hold") from None
+    except RecursionError:
+        raise _unstorable(row, "is nested too deeply") from None
+    tool_name = answer_tool_name(row)
+    for name in _TEXT_FIELDS:
+        value = getattr(row, name)
+        if isinstance(value, str) and "\x00" in value:
+            raise _unstorable(row, f'has a NUL character in "{name}"')
+    if "\x00" in tool_name:
+        raise _unstorable(row, "has a NUL character in the tool name")
     problems = tool_problems(row, project_tools) if has_calls(row) else []
     return (
         *content,
-        _encode(row.extra) if row.extra else _EMPTY_OBJECT,
-        _encode(row.meta),
+        extra,
+        meta,
         row.index,
         digest,
-        answer_tool_name(row),
+        tool_name,
         _encode(problems) if problems else _EMPTY_LIST,
         bool(problems),
+    )
+
+
+def _unstorable(row: Row, what: str) -> FormatError:
+    return FormatError(
+        row.line,
+        f"the row {what}",
+        index=row.index,
+        hint="remove it from the row (a database text column cannot store it)",
     )
 
 
@@ -123,7 +155,13 @@ def prepare_all(
     items: Iterable[Row | FormatError], project_tools: list
 ) -> Iterator[tuple | FormatError]:
     for item in items:
-        yield item if isinstance(item, FormatError) else prepare(item, project_tools)
+        if isinstance(item, FormatError):
+            yield item
+            continue
+        try:
+            yield prepare(item, project_tools)
+        except FormatError as e:
+            yield e
 
 
 def rows_and_errors(

@@ -115,7 +115,8 @@ def _detail(request: Request, record: Record, status: int = 200) -> Response:
 
 def _read_rows(format_name: str, rows: list[dict]):
     """The rows through the format's own reader, as if they were lines of a JSONL file."""
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    # ASCII escapes: the reader then refuses a lone surrogate with its line, as in a file.
+    text = "".join(json.dumps(row) + "\n" for row in rows)
     return imports.rows_and_errors(io.StringIO(text), format_name, mapping=None)
 
 

@@ -148,15 +148,26 @@ def test_an_import_of_such_a_file_fails_cleanly_and_writes_nothing(
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="rows built in code skip the reader's checks and crash the insert (UnicodeEncodeError, "
-    "IntegrityError): curation.rowprep.prepare should make them a FormatError for the row",
-)
 @pytest.mark.parametrize(
     "fields",
-    [{"instruction": "\ud800"}, {"extra": {"score": float("nan")}}],
-    ids=["surrogate", "nan"],
+    [
+        {"instruction": "\ud800"},
+        {"extra": {"score": float("nan")}},
+        {"output": "a\x00b"},
+        {
+            "messages": [
+                {
+                    "role": "assistant",
+                    "content": "x" * 0,
+                    "tool_calls": [
+                        {"type": "function", "function": {"name": "a\x00", "arguments": "{}"}}
+                    ],
+                }
+            ],
+            "kind": "conversation",
+        },
+    ],
+    ids=["surrogate", "nan", "nul", "nul-tool-name"],
 )
 def test_import_rows_refuses_a_row_that_cannot_be_stored(project, make_user, fields):
     from curation.errors import CurationError
@@ -164,9 +175,14 @@ def test_import_rows_refuses_a_row_that_cannot_be_stored(project, make_user, fie
     from curation.imports import import_rows
 
     row = Row(**{"instruction": "q", "output": "a", **fields})
-    with pytest.raises(CurationError):
+    with pytest.raises(CurationError, match=r"line 0 \(record 0\): the row (holds|has) "):
         import_rows(project, [row], actor=make_user("u"), format_name="alpaca")
     assert not Record.objects.filter(project=project).exists()
+    good = Row(instruction="fine", output="ok", index=1)
+    report = import_rows(
+        project, [row, good], actor=make_user("v"), format_name="alpaca", skip_bad=True
+    )
+    assert (report.imported, len(report.skipped)) == (1, 1)
 
 
 def test_detection_of_a_first_line_too_long_for_csv_says_it_cannot_tell():
