@@ -362,14 +362,14 @@ class WriterProcess:
     def send(self, chunk: list[tuple]) -> None:
         try:
             self._conn.send(chunk)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # BrokenPipeError, ConnectionResetError
             self._crashed()
 
     def finish(self) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
         self.send(None)
         try:
             message = self._conn.recv()
-        except EOFError:
+        except (EOFError, OSError):  # OSError: it died in the middle of a message
             self._crashed()
         if message[0] == "crash":
             raise WriterCrashed(f"writing the export failed unexpectedly:\n{message[1]}")

@@ -455,7 +455,7 @@ def _prepared_in_helper(
         while True:
             try:
                 message = receiver.recv()
-            except EOFError:
+            except (EOFError, OSError):  # OSError: it died in the middle of a message
                 helper.join(5)
                 raise ReaderCrashed(
                     f"the process reading {path.name} stopped (exit code {helper.exitcode})"
