@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
 @dataclass
 class Generation:
-    """One completion. latency_s is the wall time of the batch it was generated in."""
+    """One completion. latency_s is the wall time from the start of its prompt to its last token.
+
+    (Sampled completions, which still go through model.generate, report the wall time of the
+    batch they were generated in.)
+    """
 
     text: str
     prompt_tokens: int
@@ -31,21 +36,69 @@ def generate_batch(
 ) -> list[Generation]:
     """Complete each prompt (already rendered, e.g. by prompting.render_prompt), in order.
 
-    Prompts are sorted by length so each batch pads little (on the left, whatever the
-    tokenizer's padding_side), then put back in input order.
     Greedy unless temperature > 0. Generation ends at the model's end-of-sequence token or a
     `stop` string, which is cut from the text.
+
+    Greedy decoding keeps up to `batch_size` prompts in flight: each prompt is prefilled on its
+    own (no padding, so its first token is computed exactly as at batch size 1), then joins the
+    batch, left-padded in the KV cache; a row leaves the batch the step it finishes and the next
+    prompt takes its place. Sampling uses model.generate over length-sorted, left-padded chunks.
     """
     import torch
 
+    if batch_size < 1:
+        raise ValueError(f"batch_size is {batch_size}. Fix: give 1 or more.")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens is {max_new_tokens}. Fix: give 1 or more.")
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    for n, ids in enumerate(encoded):
+        if not ids:
+            raise ValueError(
+                f"prompt {n} is empty: there is nothing to continue. "
+                "Fix: render it with prompting.render_prompt or drop it."
+            )
+    # Shortest first: similar lengths share a chunk (sampling) or the batch (greedy).
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     eos = _eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    ends = {*eos, pad_id}  # a row that stops early is padded to the batch's length
-    results: list[Generation | None] = [None] * len(prompts)
     if seed is not None:
         torch.manual_seed(seed)
+    if temperature > 0 or not _decodes_by_hand(model):
+        generate = _generate_chunks
+    else:
+        generate = _generate_greedy
+    return generate(
+        model,
+        tokenizer,
+        encoded,
+        order,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        batch_size=batch_size,
+        stop=stop,
+        eos=eos,
+        pad_id=pad_id,
+    )
+
+
+def _generate_chunks(
+    model: Any,
+    tokenizer: Any,
+    encoded: list[list[int]],
+    order: list[int],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    stop: list[str] | None,
+    eos: list[int],
+    pad_id: int,
+) -> list[Generation]:
+    """model.generate over left-padded chunks of `batch_size` prompts (sampling, odd models)."""
+    import torch
+
+    ends = {*eos, pad_id}  # a row that stops early is padded to the batch's length
+    results: list[Generation | None] = [None] * len(encoded)
     for first in range(0, len(order), batch_size):
         chunk = order[first : first + batch_size]
         width = max(len(encoded[i]) for i in chunk)
@@ -72,6 +125,169 @@ def generate_batch(
         for i, tokens in zip(chunk, new, strict=True):
             results[i] = _finish(tokenizer, tokens, ends, stop, len(encoded[i]), elapsed)
     return results  # type: ignore[return-value]
+
+
+# Generation settings that change greedy choices; a model that sets any is left to generate().
+_LOGITS_SETTINGS = {
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "min_length": 0,
+    "min_new_tokens": None,
+    "bad_words_ids": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "sequence_bias": None,
+    "exponential_decay_length_penalty": None,
+    "renormalize_logits": False,
+}
+
+
+def _decodes_by_hand(model: Any) -> bool:
+    """Whether the greedy loop below reproduces model.generate for this model."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    settings = model.generation_config
+    if any(getattr(settings, k, d) not in (d, None) for k, d in _LOGITS_SETTINGS.items()):
+        return False
+    if getattr(settings, "num_beams", 1) not in (1, None):
+        return False
+    # Only plain full-attention layers: the loop pads, joins and trims their key/value tensors.
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers)
+
+
+@dataclass
+class _Row:
+    index: int
+    prompt_tokens: int
+    started: float
+    tokens: list[int] = field(default_factory=list)
+
+
+def _generate_greedy(
+    model: Any,
+    tokenizer: Any,
+    encoded: list[list[int]],
+    order: list[int],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    stop: list[str] | None,
+    eos: list[int],
+    pad_id: int,
+) -> list[Generation]:
+    """Greedy decoding with the KV cache, up to `batch_size` rows in flight."""
+    import torch
+    from transformers import DynamicCache
+
+    ends = {*eos, pad_id}
+    device = model.device
+    results: list[Generation | None] = [None] * len(encoded)
+    waiting = deque(order)
+    rows: list[_Row] = []
+    cache: Any = None
+    mask: Any = None  # [rows, cached columns], 0 on the left padding
+
+    def finished(row: _Row) -> bool:
+        if row.tokens[-1] in ends or len(row.tokens) >= max_new_tokens:
+            return True
+        if stop:
+            text = tokenizer.decode(row.tokens, skip_special_tokens=True).replace("\x00", "")
+            return any(s in text for s in stop)
+        return False
+
+    def finish(row: _Row) -> None:
+        elapsed = time.perf_counter() - row.started
+        results[row.index] = _finish(tokenizer, row.tokens, ends, stop, row.prompt_tokens, elapsed)
+
+    with torch.inference_mode():
+        while waiting or rows:
+            while waiting and len(rows) < batch_size:
+                row = _Row(waiting[0], len(encoded[waiting[0]]), time.perf_counter())
+                waiting.popleft()
+                # Alone and unpadded, the prompt is computed exactly as at batch size 1.
+                row_cache = DynamicCache(config=model.config)
+                logits = model(
+                    input_ids=torch.tensor([encoded[row.index]], device=device),
+                    cache=row_cache,
+                    use_cache=True,
+                    logits_to_keep=1,
+                ).logits
+                row.tokens.append(int(logits[0, -1].argmax()))
+                if finished(row):
+                    finish(row)
+                    continue
+                cache, mask = _join(cache, mask, row_cache, device)
+                rows.append(row)
+            if not rows:
+                continue
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            logits = model(
+                input_ids=torch.tensor([[r.tokens[-1]] for r in rows], device=device),
+                # All ones (no padding) is given as None, as model.generate does.
+                attention_mask=None if bool(mask.all()) else mask,
+                position_ids=torch.tensor(
+                    [[r.prompt_tokens + len(r.tokens) - 1] for r in rows], device=device
+                ),
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits
+            for row, token in zip(rows, logits[:, -1].argmax(-1).tolist(), strict=True):
+                row.tokens.append(token)
+            keep = [n for n, row in enumerate(rows) if not finished(row)]
+            if len(keep) < len(rows):
+                for n, row in enumerate(rows):
+                    if n not in keep:
+                        finish(row)
+                rows = [rows[n] for n in keep]
+                if rows:
+                    cache, mask = _select(cache, mask, keep, device)
+                else:
+                    cache = mask = None
+    return results  # type: ignore[return-value]
+
+
+def _join(cache: Any, mask: Any, row_cache: Any, device: Any) -> tuple[Any, Any]:
+    """Add a prefilled row to the batch, left-padding whichever side is shorter."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - torch's own convention
+
+    length = row_cache.get_seq_length()
+    if cache is None:
+        return row_cache, torch.ones((1, length), dtype=torch.long, device=device)
+    width = mask.shape[1]
+    grow, pad = max(0, length - width), max(0, width - length)
+    for layer, new in zip(cache.layers, row_cache.layers, strict=True):
+        layer.keys = torch.cat(
+            [F.pad(layer.keys, (0, 0, grow, 0)), F.pad(new.keys, (0, 0, pad, 0))]
+        )
+        layer.values = torch.cat(
+            [F.pad(layer.values, (0, 0, grow, 0)), F.pad(new.values, (0, 0, pad, 0))]
+        )
+    row_mask = torch.ones((1, length), dtype=mask.dtype, device=device)
+    mask = torch.cat([F.pad(mask, (grow, 0)), F.pad(row_mask, (pad, 0))])
+    return cache, mask
+
+
+def _select(cache: Any, mask: Any, keep: list[int], device: Any) -> tuple[Any, Any]:
+    """Keep only the `keep` rows, and drop the padding columns no remaining row needs."""
+    import torch
+
+    index = torch.tensor(keep, device=device)
+    mask = mask[index]
+    start = int(mask.any(dim=0).int().argmax())
+    for layer in cache.layers:
+        layer.keys = layer.keys[index, :, start:]
+        layer.values = layer.values[index, :, start:]
+    return cache, mask[:, start:]
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

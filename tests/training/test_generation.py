@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import torch
 
 from training import draft_entry
 from training.generation import generate_batch
@@ -95,6 +96,166 @@ def test_sampling_is_reproducible_with_a_seed(tiny):
     ]
     texts = [[g.text for g in run] for run in runs]
     assert texts[0] == texts[1] and texts[0] != texts[2]
+
+
+def generate_tokens(model, tokenizer, prompt, max_new_tokens):
+    """model.generate, one unpadded prompt, greedy: the reference every batch size must match."""
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    eos = model.generation_config.eos_token_id
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=sorted({eos, tokenizer.eos_token_id}),
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return out[0, ids.shape[1] :].tolist()
+
+
+def expected(model, tokenizer, prompts, max_new_tokens):
+    """(text, completion_tokens, finish_reason) that model.generate gives for each prompt."""
+    ends = {model.generation_config.eos_token_id, tokenizer.eos_token_id}
+    rows = []
+    for prompt in prompts:
+        tokens = generate_tokens(model, tokenizer, prompt, max_new_tokens)
+        end = next((n for n, t in enumerate(tokens) if t in ends), None)
+        kept = tokens if end is None else tokens[:end]
+        text = tokenizer.decode(kept, skip_special_tokens=True)
+        if end is None:
+            text = text.rstrip("\ufffd")  # as generate_batch: a character cut by the limit
+        rows.append((text, len(tokens), "length" if end is None else "stop"))
+    return rows
+
+
+def summary(results):
+    return [(g.text, g.completion_tokens, g.finish_reason) for g in results]
+
+
+@pytest.fixture(scope="module")
+def ragged(tiny):
+    """The tiny model with an end token chosen so its rows end at many different lengths."""
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)
+    free = [generate_tokens(model, tokenizer, p, 24) for p in prompts]
+
+    def first_ends(token):
+        return {row.index(token) if token in row else None for row in free}
+
+    token = max({t for row in free for t in row}, key=lambda t: len(first_ends(t)))
+    eos_model = copy.deepcopy(model)
+    eos_model.generation_config.eos_token_id = token
+    return eos_model, tokenizer, prompts
+
+
+def test_rows_ending_at_different_lengths_match_model_generate_at_every_batch_size(ragged):
+    model, tokenizer, prompts = ragged
+    reference = expected(model, tokenizer, prompts, 24)
+    lengths = {tokens for _, tokens, _ in reference}
+    assert len(lengths) >= 4 and {"stop", "length"} <= {r for _, _, r in reference}
+    for batch_size in (1, 2, 3, 8):
+        results = generate_batch(
+            model, tokenizer, prompts, max_new_tokens=24, batch_size=batch_size
+        )
+        assert summary(results) == reference
+
+
+def test_a_finished_row_leaves_the_batch_and_the_next_prompt_takes_its_place(ragged):
+    model, tokenizer, prompts = ragged
+    rows_per_call = []
+    hook = model.register_forward_pre_hook(
+        lambda _, args, kwargs: rows_per_call.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    try:
+        results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=3)
+    finally:
+        hook.remove()
+    prefills = [shape for shape in rows_per_call if shape[1] > 1]
+    steps = [shape[0] for shape in rows_per_call if shape[1] == 1]
+    assert len(prefills) == len(prompts) and all(rows == 1 for rows, _ in prefills)
+    assert max(steps) == 3
+    # Every decoding row-step produced a token someone kept: none went to a finished row.
+    assert sum(steps) == sum(g.completion_tokens - 1 for g in results)
+
+
+def test_greedy_matches_model_generate_and_every_batch_size_with_one_new_token(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)
+    reference = expected(model, tokenizer, prompts, 1)
+    for batch_size in (1, 8):
+        results = generate_batch(model, tokenizer, prompts, max_new_tokens=1, batch_size=batch_size)
+        assert summary(results) == reference
+        assert all(g.completion_tokens == 1 for g in results)
+
+
+def test_a_one_token_prompt_batched_with_long_ones_is_completed_as_alone(tiny):
+    model, tokenizer = tiny
+    short = "a"
+    assert len(tokenizer(short, add_special_tokens=False)["input_ids"]) == 1
+    prompts = [chat_prompts(tokenizer)[4], short, chat_prompts(tokenizer)[1]]
+    (alone,) = generate_batch(model, tokenizer, [short], max_new_tokens=10, batch_size=1)
+    batched = generate_batch(model, tokenizer, prompts, max_new_tokens=10, batch_size=3)
+    assert summary([batched[1]]) == summary([alone]) == expected(model, tokenizer, [short], 10)
+    assert batched[1].prompt_tokens == 1
+
+
+def test_an_empty_prompt_is_refused_with_its_position(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match="prompt 1 is empty"):
+        generate_batch(model, tokenizer, ["hi", ""], max_new_tokens=4)
+
+
+@pytest.mark.parametrize("option", ["max_new_tokens", "batch_size"])
+def test_zero_tokens_or_rows_are_refused(tiny, option):
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match=f"{option} is 0"):
+        generate_batch(model, tokenizer, ["hi"], **{option: 0})
+
+
+def test_rows_that_all_stop_on_the_same_step_make_room_for_the_rest(tiny):
+    model, tokenizer = tiny
+    same, *others = chat_prompts(tokenizer)[1:5]
+    third = generate_tokens(model, tokenizer, same, 8)[2]
+    eos_model = copy.deepcopy(model)
+    eos_model.generation_config.eos_token_id = third
+    prompts = [same] * 4 + others
+    results = generate_batch(eos_model, tokenizer, prompts, max_new_tokens=8, batch_size=4)
+    assert len({summary([g])[0] for g in results[:4]}) == 1
+    assert results[0].finish_reason == "stop" and results[0].completion_tokens <= 3
+    assert summary(results) == expected(eos_model, tokenizer, prompts, 8)
+
+
+def test_stop_strings_cut_every_row_the_same_at_any_batch_size(tiny):
+    model, tokenizer = tiny
+    prompts = chat_prompts(tokenizer)
+    free = generate_batch(model, tokenizer, prompts, max_new_tokens=16, batch_size=1)
+    stop = [free[1].text[4:6], free[5].text[2:4]]
+    one = generate_batch(model, tokenizer, prompts, max_new_tokens=16, batch_size=1, stop=stop)
+    assert sum(g.finish_reason == "stop" for g in one) >= 2
+    for g, f in zip(one, free, strict=True):
+        cut = min((f.text.find(s) for s in stop if s in f.text), default=len(f.text))
+        assert g.text == f.text[:cut]
+        assert g.completion_tokens <= f.completion_tokens
+    for batch_size in (3, 8):
+        batched = generate_batch(
+            model, tokenizer, prompts, max_new_tokens=16, batch_size=batch_size, stop=stop
+        )
+        assert summary(batched) == summary(one)
+
+
+def test_a_model_with_a_repetition_penalty_still_decodes_like_model_generate(tiny):
+    model, tokenizer = tiny
+    penalised = copy.deepcopy(model)
+    penalised.generation_config.repetition_penalty = 1.5
+    prompts = chat_prompts(tokenizer)[:4]
+    reference = expected(penalised, tokenizer, prompts, 12)
+    assert reference != expected(model, tokenizer, prompts, 12)  # the penalty matters here
+    for batch_size in (1, 4):
+        results = generate_batch(
+            penalised, tokenizer, prompts, max_new_tokens=12, batch_size=batch_size
+        )
+        assert summary(results) == reference
 
 
 def write_job(tmp_path, model, records, **settings):
