@@ -40,9 +40,10 @@ def generate_batch(
     `stop` string, which is cut from the text.
 
     Greedy decoding keeps up to `batch_size` prompts in flight: each prompt is prefilled on its
-    own (no padding, so its first token is computed exactly as at batch size 1), then joins the
-    batch, left-padded in the KV cache; a row leaves the batch the step it finishes and the next
-    prompt takes its place. Sampling uses model.generate over length-sorted, left-padded chunks.
+    own (no padding, reusing the keys and values of the prefix it shares with the prompt before
+    it, so its first token is computed the same at every batch size), then joins the batch,
+    left-padded in the KV cache; a row leaves the batch the step it finishes and the next prompt
+    takes its place. Sampling uses model.generate over length-sorted, left-padded chunks.
     """
     import torch
 
@@ -185,12 +186,14 @@ def _generate_greedy(
 ) -> list[Generation]:
     """Greedy decoding with the KV cache, up to `batch_size` rows in flight."""
     import torch
-    from transformers import DynamicCache
 
     ends = {*eos, pad_id}
     device = model.device
     results: list[Generation | None] = [None] * len(encoded)
-    waiting = deque(order)
+    # In token order, each prompt shares the longest possible prefix with the one before it,
+    # whose keys and values it reuses (a project's system prompt and tools are computed once).
+    waiting = deque(sorted(order, key=lambda i: encoded[i]))
+    previous: tuple[list[int], list[Any]] | None = None
     rows: list[_Row] = []
     cache: Any = None
     mask: Any = None  # [rows, cached columns], 0 on the left padding
@@ -210,16 +213,12 @@ def _generate_greedy(
     with torch.inference_mode():
         while waiting or rows:
             while waiting and len(rows) < batch_size:
-                row = _Row(waiting[0], len(encoded[waiting[0]]), time.perf_counter())
-                waiting.popleft()
-                # Alone and unpadded, the prompt is computed exactly as at batch size 1.
-                row_cache = DynamicCache(config=model.config)
-                logits = model(
-                    input_ids=torch.tensor([encoded[row.index]], device=device),
-                    cache=row_cache,
-                    use_cache=True,
-                    logits_to_keep=1,
-                ).logits
+                row = _Row(waiting.popleft(), 0, time.perf_counter())
+                ids = encoded[row.index]
+                row.prompt_tokens = len(ids)
+                # Alone and unpadded, the prompt is computed the same at every batch size.
+                logits, row_cache = _prefill(model, ids, previous)
+                previous = (ids, [(layer.keys, layer.values) for layer in row_cache.layers])
                 row.tokens.append(int(logits[0, -1].argmax()))
                 if finished(row):
                     finish(row)
@@ -253,6 +252,34 @@ def _generate_greedy(
                 else:
                     cache = mask = None
     return results  # type: ignore[return-value]
+
+
+def _prefill(model: Any, ids: list[int], previous: Any) -> tuple[Any, Any]:
+    """(last logits, cache) of one prompt, reusing the cached prefix it shares with `previous`."""
+    import torch
+    from transformers import DynamicCache
+
+    shared = 0
+    if previous is not None:
+        before, _ = previous
+        limit = min(len(before), len(ids) - 1)  # at least one token left to compute
+        while shared < limit and before[shared] == ids[shared]:
+            shared += 1
+    if shared:
+        # Slices of tensors that are never written in place (the cache grows by torch.cat).
+        kept = [(k[:, :, :shared], v[:, :, :shared]) for k, v in previous[1]]
+        cache = DynamicCache(kept, config=model.config)
+    else:
+        cache = DynamicCache(config=model.config)
+    device = model.device
+    logits = model(
+        input_ids=torch.tensor([ids[shared:]], device=device),
+        position_ids=torch.arange(shared, len(ids), device=device)[None],
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits
+    return logits, cache
 
 
 def _join(cache: Any, mask: Any, row_cache: Any, device: Any) -> tuple[Any, Any]:

@@ -161,22 +161,47 @@ def test_rows_ending_at_different_lengths_match_model_generate_at_every_batch_si
         assert summary(results) == reference
 
 
+def record_calls(model):
+    """The (rows, tokens) of input_ids in every forward call, and the hook to remove."""
+    calls = []
+    hook = model.register_forward_pre_hook(
+        lambda _, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    return calls, hook
+
+
 def test_a_finished_row_leaves_the_batch_and_the_next_prompt_takes_its_place(ragged):
     model, tokenizer, prompts = ragged
-    rows_per_call = []
-    hook = model.register_forward_pre_hook(
-        lambda _, args, kwargs: rows_per_call.append(kwargs["input_ids"].shape), with_kwargs=True
-    )
+    calls, hook = record_calls(model)
     try:
         results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=3)
     finally:
         hook.remove()
-    prefills = [shape for shape in rows_per_call if shape[1] > 1]
-    steps = [shape[0] for shape in rows_per_call if shape[1] == 1]
-    assert len(prefills) == len(prompts) and all(rows == 1 for rows, _ in prefills)
-    assert max(steps) == 3
-    # Every decoding row-step produced a token someone kept: none went to a finished row.
-    assert sum(steps) == sum(g.completion_tokens - 1 for g in results)
+    assert max(rows for rows, _ in calls) == 3
+    # One call per prompt for its first token, then one row per later token that is kept:
+    # no row-step goes to a finished row.
+    assert sum(rows for rows, _ in calls) == len(prompts) + sum(
+        g.completion_tokens - 1 for g in results
+    )
+
+
+def test_a_shared_prompt_prefix_is_computed_once(tiny):
+    model, tokenizer = tiny
+    system = "You answer questions about the weather. " * 8
+    spec = PromptSpec(system_prompt=system)
+    prompts = [render_prompt(tokenizer, spec, [{"role": "user", "content": q}]) for q in QUESTIONS]
+    calls, hook = record_calls(model)
+    try:
+        results = generate_batch(model, tokenizer, prompts, max_new_tokens=6, batch_size=4)
+    finally:
+        hook.remove()
+    prefix = len(tokenizer(system, add_special_tokens=False)["input_ids"])
+    prompt_tokens = sum(g.prompt_tokens for g in results)
+    fed = sum(rows * tokens for rows, tokens in calls) - sum(
+        g.completion_tokens - 1 for g in results
+    )
+    assert fed <= prompt_tokens - (len(prompts) - 1) * prefix
+    assert summary(results) == expected(model, tokenizer, prompts, 6)
 
 
 def test_greedy_matches_model_generate_and_every_batch_size_with_one_new_token(tiny):
