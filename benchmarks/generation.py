@@ -1,18 +1,20 @@
 """Drafting throughput: the same 32 records one at a time, then batched (8 and 16).
 
-    .venv/bin/python benchmarks/generation.py [--records 32] [--max-new-tokens 64]
+    .venv/bin/python benchmarks/generation.py [--records 32] [--max-new-tokens 64] [--dtype bf16]
 
 Uses the bundled SmolLM2-135M-Instruct on the CPU through Tunedesk's own code
 (prompting.render_prompt + generation.generate_batch), greedy. The records are the first user
 turns of the Glaive tool-calling demo with their tools, in file order. Prints the first-load
 (GGUF -> safetensors) and cached-load times, tokens/s for each batch size, the
-batched/sequential ratio and whether the greedy outputs were identical to batch 1.
+batched/sequential ratio and whether the greedy outputs were identical to batch 1, with the
+load average before and after (the figures mean little on a busy machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -38,6 +40,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument(
+        "--dtype", choices=["fp32", "bf16"], default="fp32", help="weights for the timed runs"
+    )
     parser.add_argument("--skip-load", action="store_true", help="do not time the GGUF conversion")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "test-model-cache")
     args = parser.parse_args()
@@ -47,6 +52,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(_load_average())
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache_dir if args.skip_load else Path(tmp)
@@ -57,7 +63,16 @@ def main() -> None:
         started = time.perf_counter()
         model, tokenizer = load_model(BUNDLED_NAME, cache_dir=cache)
         print(f"cached load: {time.perf_counter() - started:.2f} s")
+        if args.dtype == "bf16":
+            model = model.to(torch.bfloat16)
+            print("weights cast to bf16 for the timed runs")
         run(model, tokenizer, args)
+    print(_load_average())
+
+
+def _load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
 
 
 def run(model, tokenizer, args: argparse.Namespace) -> None:
