@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from curation.formats.base import FormatError, Row
 from curation.rowprep import CONTENT_FIELDS, JSON_CONTENT_FIELDS
 
 SPLITS = ("train", "test")
+#: Where the exporting process leaves the value chunks for `serve` (removed afterwards).
+SPOOL = ".rows.spool"
 MAX_ERRORS = 50
 FLUSH_LINES = 2000
 #: The Row fields a database value tuple starts with (then the record's pk and split).
@@ -70,11 +74,9 @@ class RowBuilder:
             values = list(item[:n])
             for i in JSON_POSITIONS:
                 value = values[i]
-                if (
-                    i in _SHARED_POSITIONS
-                    and type(value) is str
-                    and len(value) <= _SHARED_MAX_CHARS
-                ):
+                if value is None:
+                    continue
+                if i in _SHARED_POSITIONS and len(value) <= _SHARED_MAX_CHARS:
                     decoded = shared.get(value)
                     if decoded is None:
                         decoded = shared[value] = _load(value)
@@ -164,16 +166,20 @@ def write_files(
     return written, errors, more
 
 
-def serve(conn, format_name: str, template: str, folder: str, to_test: frozenset[int]) -> None:
-    """Run in a helper process: write the files from chunks of value tuples sent to `conn`
-    (None ends them), then answer ("done", files, errors, more) or ("crash", traceback)."""
+def serve(conn, format_name: str, template: str, folder: str) -> None:
+    """Run in a helper process: write the files in `folder` from what `conn` announces (the
+    pks planned for the test split, then (offset, size) of each pickled chunk of value tuples
+    in the folder's SPOOL file, then None), then answer ("done", files, errors, more) or
+    ("crash", traceback)."""
     finished = False
+    spool = os.open(Path(folder) / SPOOL, os.O_RDONLY)
 
     def chunks() -> Iterator[tuple[str, Row]]:
         nonlocal finished
-        builder = RowBuilder(to_test)
-        while (chunk := conn.recv()) is not None:
-            yield from builder.rows(chunk)
+        builder = RowBuilder(conn.recv())
+        while (at := conn.recv()) is not None:
+            offset, size = at
+            yield from builder.rows(pickle.loads(os.pread(spool, size, offset)))
         finished = True
 
     try:
@@ -189,4 +195,5 @@ def serve(conn, format_name: str, template: str, folder: str, to_test: frozenset
         except (BrokenPipeError, EOFError):
             pass
     finally:
+        os.close(spool)
         conn.close()

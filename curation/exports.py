@@ -24,6 +24,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, QuerySet, TextField
+from django.db.models import Case, Count, F, Max, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -50,6 +51,8 @@ PREFERENCE_FORMATS = frozenset(
     ("alpaca_preference", "trl_preference", "openai_dpo", "messages_preference")
 )
 CHUNK = 2000
+#: Most ids one statement lists (SQLite allows 32766 parameters, PostgreSQL 65535).
+MAX_IN_LIST = 30_000
 MAX_ERRORS = export_writer.MAX_ERRORS
 #: Exports this large write their files in a helper process (below, not worth its start-up).
 HELPER_PROCESS_RECORDS = 20_000
@@ -185,12 +188,22 @@ def plan_splits(
 
 def apply_splits(records: QuerySet[Record], plan: SplitPlan) -> None:
     """Write the planned splits and lock every record of `records` in its split."""
-    to_test = sorted(plan.to_test)
-    for start in range(0, len(to_test), CHUNK):
-        Record.objects.filter(pk__in=to_test[start : start + CHUNK]).update(
-            split=Record.Split.TEST, split_locked=True
+    unassigned = records.filter(split="")
+    if len(plan.to_test) <= MAX_IN_LIST:  # one pass over the records
+        unassigned.update(
+            split=Case(
+                When(pk__in=sorted(plan.to_test), then=Value(Record.Split.TEST)),
+                default=Value(Record.Split.TRAIN),
+            ),
+            split_locked=True,
         )
-    records.filter(split="").update(split=Record.Split.TRAIN, split_locked=True)
+    else:
+        to_test = sorted(plan.to_test)
+        for start in range(0, len(to_test), MAX_IN_LIST):
+            Record.objects.filter(pk__in=to_test[start : start + MAX_IN_LIST]).update(
+                split=Record.Split.TEST, split_locked=True
+            )
+        unassigned.update(split=Record.Split.TRAIN, split_locked=True)
     records.filter(split_locked=False).update(split_locked=True)
 
 
@@ -343,30 +356,48 @@ class WriterProcess:
     """export_writer.serve in a helper process: value chunks go in, written files come out.
 
     A fresh interpreter ("spawn"), not a fork: the web process and the worker hold threads
-    and database connections a fork would copy. The pipe's buffer bounds how far this
-    process reads ahead, so memory stays flat. Leaving the block stops the helper.
+    and database connections a fork would copy. The chunks go through a spool file in the
+    export's folder, not the pipe (which only announces them), so this process is never held
+    up by the writer and goes on to lock the splits while the writer catches up; memory stays
+    flat either side. Leaving the block stops the helper and removes the spool.
     """
 
-    def __init__(self, format_name: str, template: str, folder: Path, to_test: frozenset[int]):
+    def __init__(self, format_name: str, template: str, folder: Path):
+        self._spool_path = folder / export_writer.SPOOL
+        self._spool = os.open(self._spool_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._offset = 0
         context = multiprocessing.get_context("spawn")
         self._conn, theirs = context.Pipe()
         self._helper = context.Process(
             target=export_writer.serve,
-            args=(theirs, format_name, template, str(folder), to_test),
+            args=(theirs, format_name, template, str(folder)),
             name="tunedesk-export-writer",
             daemon=True,
         )
         self._helper.start()
         theirs.close()
 
+    def plan(self, to_test: frozenset[int]) -> None:
+        """The test split's planned pks: sent first."""
+        self._send(to_test)
+
     def send(self, chunk: list[tuple]) -> None:
+        data = memoryview(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        start = self._offset
+        while data:
+            written = os.write(self._spool, data)
+            data = data[written:]
+            self._offset += written
+        self._send((start, self._offset - start))
+
+    def _send(self, message) -> None:
         try:
-            self._conn.send(chunk)
+            self._conn.send(message)
         except OSError:  # BrokenPipeError, ConnectionResetError
             self._crashed()
 
     def finish(self) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
-        self.send(None)
+        self._send(None)
         try:
             message = self._conn.recv()
         except (EOFError, OSError):  # OSError: it died in the middle of a message
@@ -385,6 +416,8 @@ class WriterProcess:
         return self
 
     def __exit__(self, *exc) -> None:
+        os.close(self._spool)
+        self._spool_path.unlink(missing_ok=True)
         self._conn.close()
         if self._helper.is_alive():
             self._helper.join(5 if exc[0] is None else 0)
@@ -399,27 +432,35 @@ class WriterCrashed(RuntimeError):
 
 def _write(
     records: QuerySet[Record],
-    plan: SplitPlan,
+    count: int,
     *,
+    seed: int,
+    test_ratio: float,
+    stratify: bool,
     format_name: str,
     template: str,
     folder: Path,
     left_out: list[int],
     helper_process: bool | None,
 ) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
-    """Write the files and apply the split plan (rolled back with the transaction when the
-    files fail). With a helper process, the database work overlaps with the writing."""
+    """Plan the splits, write the files, then apply the plan (rolled back with the
+    transaction when the files fail). With a helper process, planning overlaps with its
+    start-up and applying with its writing."""
     preference = format_name in PREFERENCE_FORMATS
     if helper_process is None:
-        helper_process = plan.records >= HELPER_PROCESS_RECORDS
+        helper_process = count >= HELPER_PROCESS_RECORDS
+    split_options = {"seed": seed, "test_ratio": test_ratio, "stratify": stratify}
     if preference or not helper_process:  # preference pairs need the drafts from the database
+        plan = plan_splits(records, **split_options)
         rows = export_rows(records, preference=preference, left_out=left_out, to_test=plan.to_test)
         result = export_writer.write_files(
             rows, export_writer.dumper(format_name, template), folder
         )
         apply_splits(records, plan)
         return result
-    with WriterProcess(format_name, template, folder, plan.to_test) as writer:
+    with WriterProcess(format_name, template, folder) as writer:
+        plan = plan_splits(records, **split_options)
+        writer.plan(plan.to_test)
         for chunk in _value_chunks(records):
             writer.send(chunk)
         apply_splits(records, plan)
@@ -479,7 +520,8 @@ def create_snapshot(
     try:
         with transaction.atomic():
             # Rows added while the export runs wait for the next one.
-            last = records.aggregate(last=Max("pk"))["last"]
+            found = records.aggregate(last=Max("pk"), count=Count("pk"))
+            last = found["last"]
             if last is None:
                 raise InvalidInput(
                     "no records match this export",
@@ -488,7 +530,6 @@ def create_snapshot(
                 )
             records = records.filter(pk__lte=last)
             stratify = project.task_kind == Project.TaskKind.TOOL_CALLING
-            plan = plan_splits(records, seed=seed, test_ratio=test_ratio, stratify=stratify)
             snapshot = ExportSnapshot.objects.create(
                 project=project,
                 format=format_name,
@@ -503,7 +544,10 @@ def create_snapshot(
             left_out: list[int] = []
             files, errors, more = _write(
                 records,
-                plan,
+                found["count"],
+                seed=seed,
+                test_ratio=test_ratio,
+                stratify=stratify,
                 format_name=format_name,
                 template=template or "",
                 folder=tmp,

@@ -224,10 +224,11 @@ class Record(models.Model):
             models.Index(fields=["project", "id"]),
             models.Index(fields=["project", "status", "id"]),
             models.Index(fields=["project", "tool_name"]),
-            models.Index(fields=["project", "split"]),
             models.Index(fields=["project", "content_hash"]),
             # Partial: only the few records with a person or a problem on them are indexed,
-            # so a bulk import of fresh records (none of either) does not pay for them.
+            # so a bulk import of fresh records (none of either) does not pay for them. No
+            # index on split: it would be rewritten for every record on its first export, and
+            # a split filter reads the project's records in id order (most match) anyway.
             models.Index(
                 fields=["project", "assignee", "status"],
                 condition=models.Q(assignee__isnull=False),

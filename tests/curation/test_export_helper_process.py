@@ -9,7 +9,13 @@ import signal
 import pytest
 
 from curation import exports
-from curation.exports import ExportFailed, WriterCrashed, create_snapshot, snapshot_file
+from curation.exports import (
+    ExportFailed,
+    WriterCrashed,
+    create_snapshot,
+    snapshot_dir,
+    snapshot_file,
+)
 from curation.imports import import_file
 from curation.models import ExportSnapshot, Project
 
@@ -45,6 +51,9 @@ def test_the_helper_process_writes_what_the_exporting_process_writes(
         assert snapshot_file(here, split).read_bytes() == snapshot_file(there, split).read_bytes()
     assert [f["sha256"] for f in here.files] == [f["sha256"] for f in there.files]
     assert here.manifest["dataset_info"] == there.manifest["dataset_info"]
+    assert sorted(p.name for p in snapshot_dir(there).iterdir()) == sorted(
+        p.name for p in snapshot_dir(here).iterdir()
+    )  # the helper's spool file is gone
     assert sorted(project.records.values_list("split", flat=True)) == sorted(
         other.records.values_list("split", flat=True)
     )

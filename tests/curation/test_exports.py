@@ -118,6 +118,24 @@ def test_the_split_is_the_same_for_the_same_seed_and_records(project, people, ma
     )
 
 
+def test_a_large_test_split_is_written_in_chunks_with_the_same_result(project, monkeypatch):
+    from curation import exports
+    from curation.models import Project
+
+    other = Project.objects.create(slug="copy", name="copy", task_kind=project.task_kind)
+    add(project, 40)
+    add(other, 40)
+    create_snapshot(project, None, format_name="alpaca", test_ratio=0.5, seed=1)
+    monkeypatch.setattr(exports, "MAX_IN_LIST", 3)  # 20 test records: 7 statements
+    create_snapshot(other, None, format_name="alpaca", test_ratio=0.5, seed=1)
+    for p in (project, other):
+        assert p.records.filter(split="test").count() == 20
+        assert not p.records.filter(split_locked=False).exists()
+    assert sorted(project.records.values_list("instruction", "split")) == sorted(
+        other.records.values_list("instruction", "split")
+    )
+
+
 def test_tool_calling_projects_split_each_tool_in_proportion(project, shared_data):
     import_file(
         project, shared_data / "glaive_toolcall_zh_demo.json", actor=None, status="accepted"
