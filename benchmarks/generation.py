@@ -7,7 +7,9 @@ Uses the bundled SmolLM2-135M-Instruct on the CPU through Tunedesk's own code
 turns of the Glaive tool-calling demo with their tools, in file order. Prints the first-load
 (GGUF -> safetensors) and cached-load times, tokens/s for each batch size, the
 batched/sequential ratio and whether the greedy outputs were identical to batch 1, with the
-load average before and after (the figures mean little on a busy machine).
+load average before and after (the figures mean little on a busy machine), and the ceiling
+batching can reach here (timed prefill and decode steps: prefill is paid per record at every
+batch size). `--workload demo` drafts the demo project as a drafting job renders it instead.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--workload",
+        choices=["glaive", "demo"],
+        default="glaive",
+        help="glaive: the Glaive records with their own tools; demo: the demo project's "
+        "records with its system prompt and tools, as a drafting job renders them",
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
@@ -75,10 +84,18 @@ def _load_average() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
 
 
-def run(model, tokenizer, args: argparse.Namespace) -> None:
+def prompts_for(tokenizer, args: argparse.Namespace) -> list[str]:
+    if args.workload == "demo":
+        # What a drafting job renders for the demo project: its system prompt and tool
+        # schemas (prompt_setups "full"), then the request; the same prefix for every record.
+        from curation import demo_data
+
+        spec = PromptSpec(system_prompt=demo_data.SYSTEM_PROMPT, tools=demo_data.TOOLS)
+        rows = demo_data.generate(seed=0, n=args.records)
+        return [render_prompt(tokenizer, spec, row["messages"][:1]) for row in rows]
     rows = json.loads(args.data.read_text(encoding="utf-8"))[: args.records]
     spec = PromptSpec(system_prompt=SYSTEM)
-    prompts = [
+    return [
         render_prompt(
             tokenizer,
             spec,
@@ -87,6 +104,11 @@ def run(model, tokenizer, args: argparse.Namespace) -> None:
         )
         for row in rows
     ]
+
+
+def run(model, tokenizer, args: argparse.Namespace) -> None:
+    prompts = prompts_for(tokenizer, args)
+    print(f"workload: {args.workload}")
     lengths = [len(tokenizer(p, add_special_tokens=False).input_ids) for p in prompts]
     print(
         f"{len(prompts)} records, prompt tokens min/mean/max "
@@ -120,6 +142,57 @@ def run(model, tokenizer, args: argparse.Namespace) -> None:
         print(f"batch {batch_size:>2} / sequential: {ratio:.2f}x, greedy outputs {same}")
         for i in differing:
             explain(model, tokenizer, prompts[i], base_out[i].text, out[i].text, i)
+    ceiling(model, lengths, base_tokens / len(prompts), args.batch_sizes)
+
+
+def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]) -> None:
+    """The best ratio batching can reach on this machine for this workload.
+
+    Each record costs one prefill of its prompt, the same at every batch size (it is
+    compute-bound already), plus one decode step per new token, which batching shares:
+    a record costs prefill + n * step(1) alone and prefill + n * step(B) / B in a batch of B.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    prompt = round(sum(lengths) / len(lengths))
+
+    def timed(call) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2]
+
+    with torch.inference_mode():
+        prefill = timed(
+            lambda: model(input_ids=torch.randint(100, 1000, (1, prompt)), logits_to_keep=1)
+        )
+        steps = {}
+        for size in [1, *batch_sizes]:
+            cache = DynamicCache(config=model.config)
+            model(input_ids=torch.randint(100, 1000, (size, prompt)), cache=cache)
+            at = [prompt]
+
+            def step(size=size, cache=cache, at=at) -> None:
+                model(
+                    input_ids=torch.randint(100, 1000, (size, 1)),
+                    position_ids=torch.full((size, 1), at[0]),
+                    cache=cache,
+                    logits_to_keep=1,
+                )
+                at[0] += 1
+
+            steps[size] = timed(step)
+    alone = prefill + new_tokens * steps[1]
+    print(
+        f"ceiling: prefill of a {prompt}-token prompt {prefill * 1000:.0f} ms, decode step "
+        + ", ".join(f"{steps[b] * 1000:.0f} ms at batch {b}" for b in steps)
+    )
+    for size in batch_sizes:
+        best = alone / (prefill + new_tokens * steps[size] / size)
+        print(f"ceiling at batch {size:>2}: {best:.2f}x ({new_tokens:.0f} new tokens per record)")
 
 
 def explain(model, tokenizer, prompt: str, one: str, batched: str, index: int) -> None:
