@@ -185,10 +185,18 @@ def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]
                 at[0] += 1
 
             steps[size] = timed(step)
+        together = min(batch_sizes)
+        shared = timed(
+            lambda: model(input_ids=torch.randint(100, 1000, (together, prompt)), logits_to_keep=1)
+        )
     alone = prefill + new_tokens * steps[1]
     print(
         f"ceiling: prefill of a {prompt}-token prompt {prefill * 1000:.0f} ms, decode step "
         + ", ".join(f"{steps[b] * 1000:.0f} ms at batch {b}" for b in steps)
+    )
+    print(
+        f"  ({together} such prompts prefilled in one forward: {shared / together * 1000:.0f} ms "
+        "each; generate_batch prefills each prompt alone, to stay exact)"
     )
     for size in batch_sizes:
         best = alone / (prefill + new_tokens * steps[size] / size)
