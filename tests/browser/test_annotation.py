@@ -29,6 +29,8 @@ def shop(project):
 def log_in(page, username: str) -> None:
     """Keyboard only: the username field has focus on arrival."""
     page.goto("/login/")
+    # Chromium applies autofocus at its next rendering update, which may come after "load".
+    expect(page.locator("input[name=username]")).to_be_focused()
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(f"pw-{username}")
