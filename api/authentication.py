@@ -13,11 +13,10 @@ from api import tokens
 
 class ApiTokenAuthentication(BaseAuthentication):
     keyword = "Token"
-    keywords = ("token", "bearer")
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
-        if not parts or parts[0].decode(errors="replace").lower() not in self.keywords:
+        if not parts or parts[0].decode(errors="replace").lower() not in tokens.SCHEMES:
             return None  # not ours: session auth may still apply
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(

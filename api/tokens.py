@@ -24,6 +24,9 @@ from curation.errors import InvalidInput, NotAllowed
 from curation.models import AuditEvent
 
 KEY_START = "td_"
+#: The Authorization schemes a key may come with: `Token <key>` (the REST API's), `Bearer <key>`
+#: (what OpenAI clients send). Lower case.
+SCHEMES = ("token", "bearer")
 #: last_used is written at most this often, so a busy script does not write on every request.
 LAST_USED_EVERY = timedelta(minutes=1)
 #: Longer headers are not keys; refuse them before hashing.

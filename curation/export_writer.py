@@ -12,23 +12,20 @@ import hashlib
 import json
 import os
 import pickle
-import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation import formats
+from curation import formats, helper_process
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
-from curation.rowprep import CONTENT_FIELDS, JSON_CONTENT_FIELDS
+from curation.rowprep import JSON_CONTENT_FIELDS, ROW_FIELDS
 
 SPLITS = ("train", "test")
 #: Where the exporting process leaves the value chunks for `serve` (removed afterwards).
 SPOOL = ".rows.spool"
 MAX_ERRORS = 50
 FLUSH_LINES = 2000
-#: The Row fields a database value tuple starts with (then the record's pk and split).
-ROW_FIELDS = (*CONTENT_FIELDS, "extra", "meta")
 JSON_POSITIONS = tuple(
     i for i, name in enumerate(ROW_FIELDS) if name in JSON_CONTENT_FIELDS | {"extra", "meta"}
 )
@@ -56,7 +53,8 @@ def _load(value):
 
 
 class RowBuilder:
-    """Rows from database value tuples: ROW_FIELDS values (JSON columns as text), pk, split.
+    """Rows from database value tuples: rowprep.ROW_FIELDS values (JSON columns as text), then
+    the record's pk and split.
 
     A record without a split yet takes "test" when its pk is in `to_test`, else "train".
     """
@@ -169,31 +167,27 @@ def write_files(
 def serve(conn, format_name: str, template: str, folder: str) -> None:
     """Run in a helper process: write the files in `folder` from what `conn` announces (the
     pks planned for the test split, then (offset, size) of each pickled chunk of value tuples
-    in the folder's SPOOL file, then None), then answer ("done", files, errors, more) or
-    ("crash", traceback)."""
-    finished = False
-    spool = os.open(Path(folder) / SPOOL, os.O_RDONLY)
+    in the folder's SPOOL file, then None), then answer ("done", files, errors, more) (or
+    helper_process's "crash")."""
 
-    def chunks() -> Iterator[tuple[str, Row]]:
-        nonlocal finished
-        builder = RowBuilder(conn.recv())
-        while (at := conn.recv()) is not None:
-            offset, size = at
-            yield from builder.rows(pickle.loads(os.pread(spool, size, offset)))
-        finished = True
+    def work() -> None:
+        finished = False
+        spool = os.open(Path(folder) / SPOOL, os.O_RDONLY)
 
-    try:
-        result = write_files(chunks(), dumper(format_name, template), Path(folder))
-        while not finished:  # stopped early on errors: take the rest so the sender never blocks
-            finished = conn.recv() is None
-        conn.send(("done", *result))
-    except (BrokenPipeError, EOFError):
-        pass
-    except BaseException:
+        def chunks() -> Iterator[tuple[str, Row]]:
+            nonlocal finished
+            builder = RowBuilder(conn.recv())
+            while (at := conn.recv()) is not None:
+                offset, size = at
+                yield from builder.rows(pickle.loads(os.pread(spool, size, offset)))
+            finished = True
+
         try:
-            conn.send(("crash", traceback.format_exc()))
-        except (BrokenPipeError, EOFError):
-            pass
-    finally:
-        os.close(spool)
-        conn.close()
+            result = write_files(chunks(), dumper(format_name, template), Path(folder))
+            while not finished:  # stopped early on errors: take the rest of the announcements
+                finished = conn.recv() is None
+        finally:
+            os.close(spool)
+        conn.send(("done", *result))
+
+    helper_process.serve(conn, work)

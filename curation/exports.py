@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import pickle
 import shutil
@@ -38,7 +37,7 @@ from django.db.models import Case, Count, F, Max, QuerySet, TextField, Value, Wh
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from curation import export_writer, formats
+from curation import export_writer, formats, helper_process
 from curation.errors import InvalidInput
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
@@ -46,7 +45,7 @@ from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record
 from curation.record_queries import RecordFilter, filter_records
 from curation.rows import ROW_FIELDS
 
-SPLITS = ("train", "test")
+SPLITS = export_writer.SPLITS
 PREFERENCE_FORMATS = frozenset(
     ("alpaca_preference", "trl_preference", "openai_dpo", "messages_preference")
 )
@@ -66,7 +65,6 @@ _JSON_FIELDS = frozenset(
 )
 # The writer decodes exactly the JSON columns that the query casts to text.
 assert {ROW_FIELDS[i] for i in export_writer.JSON_POSITIONS} == _JSON_FIELDS & set(ROW_FIELDS)
-assert tuple(ROW_FIELDS) == export_writer.ROW_FIELDS
 # Rows are built positionally from ROW_FIELDS, so the two must keep the same order.
 assert [f.name for f in fields(Row)][: len(ROW_FIELDS)] == list(ROW_FIELDS)
 
@@ -207,17 +205,6 @@ def apply_splits(records: QuerySet[Record], plan: SplitPlan) -> None:
     records.filter(split_locked=False).update(split_locked=True)
 
 
-def assign_splits(
-    records: QuerySet[Record], *, seed: int, test_ratio: float, stratify: bool
-) -> dict[str, int]:
-    """Plan and apply the splits at once; returns the records per split."""
-    apply_splits(records, plan_splits(records, seed=seed, test_ratio=test_ratio, stratify=stratify))
-    counts = dict.fromkeys(SPLITS, 0)
-    for split, n in records.order_by().values_list("split").annotate(n=Count("pk")):
-        counts[split] += n
-    return counts
-
-
 # --- rows ------------------------------------------------------------------------------------
 
 
@@ -355,31 +342,27 @@ def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
 class WriterProcess:
     """export_writer.serve in a helper process: value chunks go in, written files come out.
 
-    A fresh interpreter ("spawn"), not a fork: the web process and the worker hold threads
-    and database connections a fork would copy. The chunks go through a spool file in the
-    export's folder, not the pipe (which only announces them), so this process is never held
-    up by the writer and goes on to lock the splits while the writer catches up; memory stays
-    flat either side. Leaving the block stops the helper and removes the spool.
+    The chunks go through a spool file in the export's folder, not the pipe (which only
+    announces them), so this process is never held up by the writer and goes on to lock the
+    splits while the writer catches up; memory stays flat either side. Leaving the block
+    stops the helper and removes the spool.
     """
 
     def __init__(self, format_name: str, template: str, folder: Path):
         self._spool_path = folder / export_writer.SPOOL
         self._spool = os.open(self._spool_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._offset = 0
-        context = multiprocessing.get_context("spawn")
-        self._conn, theirs = context.Pipe()
-        self._helper = context.Process(
-            target=export_writer.serve,
-            args=(theirs, format_name, template, str(folder)),
+        self._helper = helper_process.HelperProcess(
+            export_writer.serve,
+            (format_name, template, str(folder)),
             name="tunedesk-export-writer",
-            daemon=True,
+            doing="writing the export",
+            crashed=WriterCrashed,
         )
-        self._helper.start()
-        theirs.close()
 
     def plan(self, to_test: frozenset[int]) -> None:
         """The test split's planned pks: sent first."""
-        self._send(to_test)
+        self._helper.send(to_test)
 
     def send(self, chunk: list[tuple]) -> None:
         data = memoryview(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
@@ -388,29 +371,12 @@ class WriterProcess:
             written = os.write(self._spool, data)
             data = data[written:]
             self._offset += written
-        self._send((start, self._offset - start))
-
-    def _send(self, message) -> None:
-        try:
-            self._conn.send(message)
-        except OSError:  # BrokenPipeError, ConnectionResetError
-            self._crashed()
+        self._helper.send((start, self._offset - start))
 
     def finish(self) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
-        self._send(None)
-        try:
-            message = self._conn.recv()
-        except (EOFError, OSError):  # OSError: it died in the middle of a message
-            self._crashed()
-        if message[0] == "crash":
-            raise WriterCrashed(f"writing the export failed unexpectedly:\n{message[1]}")
-        return message[1], message[2], message[3]
-
-    def _crashed(self):
-        self._helper.join(5)
-        raise WriterCrashed(
-            f"the process writing the export stopped (exit code {self._helper.exitcode})"
-        )
+        self._helper.send(None)
+        _, files, errors, more = self._helper.recv()
+        return files, errors, more
 
     def __enter__(self) -> WriterProcess:
         return self
@@ -418,15 +384,10 @@ class WriterProcess:
     def __exit__(self, *exc) -> None:
         os.close(self._spool)
         self._spool_path.unlink(missing_ok=True)
-        self._conn.close()
-        if self._helper.is_alive():
-            self._helper.join(5 if exc[0] is None else 0)
-        if self._helper.is_alive():
-            self._helper.terminate()
-        self._helper.join()
+        self._helper.close(wait=exc[0] is None)
 
 
-class WriterCrashed(RuntimeError):
+class WriterCrashed(helper_process.HelperCrashed):
     """The helper process writing an export died or failed; nothing was exported."""
 
 

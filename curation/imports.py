@@ -7,7 +7,6 @@ collect up to MAX_ERRORS errors for the report, and the transaction is rolled ba
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -17,12 +16,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation import formats, rowprep
+from curation import formats, helper_process, rowprep
 from curation.errors import InvalidInput
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
 from curation.models import AuditEvent, Project, Record
-from curation.rowprep import answer_tool_name, tool_problems  # noqa: F401 - re-exported
+from curation.rowprep import answer_tool_name, rows_and_errors
 
 BATCH = 2000
 MAX_ERRORS = 50
@@ -74,7 +73,7 @@ class ImportFailed(InvalidInput):
         self.report = report
 
 
-class ReaderCrashed(RuntimeError):
+class ReaderCrashed(helper_process.HelperCrashed):
     """The helper process reading a file died or failed; nothing was written."""
 
 
@@ -335,11 +334,6 @@ def _detect(path: Path, format_name: str | None) -> tuple[str, bool, str]:
     return detection.name, True, f"{detection.reason} (confidence {detection.confidence:.0%})"
 
 
-#: The reader's rows with its skipped-row reports in between (see rowprep.rows_and_errors).
-rows_and_errors = rowprep.rows_and_errors
-_rows_and_errors = rows_and_errors  # the API's old name for it
-
-
 def task_kind_of(row: Row) -> str:
     """The project task kind a file's first row suggests."""
     if row.chosen is not None or row.rejected is not None:
@@ -435,35 +429,17 @@ def import_file(
 def _prepared_in_helper(
     path: Path, format_name: str, mapping: dict | None, tools: list, done: list[int]
 ) -> Iterator[tuple | FormatError]:
-    """rowprep.produce's prepared rows and errors, read from a helper process.
-
-    A fresh interpreter ("spawn"), not a fork: the web process and the worker hold threads
-    and database connections a fork would copy. The pipe's buffer bounds how far the helper
-    runs ahead, so memory stays flat. Closing this generator stops the helper.
-    """
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    helper = context.Process(
-        target=rowprep.produce,
-        args=(sender, str(path), format_name, mapping, tools),
+    """rowprep.produce's prepared rows and errors, read from a helper process. The pipe's
+    buffer bounds how far the helper runs ahead, so memory stays flat. Closing this
+    generator stops the helper."""
+    with helper_process.HelperProcess(
+        rowprep.produce,
+        (str(path), format_name, mapping, tools),
         name="tunedesk-import-reader",
-        daemon=True,
-    )
-    helper.start()
-    sender.close()
-    try:
-        while True:
-            try:
-                message = receiver.recv()
-            except (EOFError, OSError):  # OSError: it died in the middle of a message
-                helper.join(5)
-                raise ReaderCrashed(
-                    f"the process reading {path.name} stopped (exit code {helper.exitcode})"
-                ) from None
-            if message[0] == "done":
-                return
-            if message[0] == "crash":
-                raise ReaderCrashed(f"reading {path.name} failed unexpectedly:\n{message[1]}")
+        doing=f"reading {path.name}",
+        crashed=ReaderCrashed,
+    ) as helper:
+        while (message := helper.recv())[0] != "done":
             done[0] = message[2]
             for item in message[1]:
                 if type(item) is list:  # a FormatError as [line, message, index, hint]
@@ -471,11 +447,6 @@ def _prepared_in_helper(
                     yield FormatError(line, text, index=index, hint=hint)
                 else:
                     yield item
-    finally:
-        receiver.close()
-        if helper.is_alive():
-            helper.terminate()
-        helper.join()
 
 
 def create_project_for_file(

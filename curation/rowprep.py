@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import traceback
 from collections.abc import Iterable, Iterator
 
+from curation import helper_process
 from curation.formats.base import FormatError, Row
 
 #: Fields that make up a record's content; the content hash and exports read exactly these.
@@ -30,6 +30,8 @@ CONTENT_FIELDS = (
     "rejected",
 )
 JSON_CONTENT_FIELDS = frozenset({"history", "messages", "tools", "chosen", "rejected"})
+#: The Row fields a record stores (its content plus what it keeps of the source's spelling).
+ROW_FIELDS = (*CONTENT_FIELDS, "extra", "meta")
 
 #: The record columns a prepared row holds, in order; the rest are the same for a whole import.
 PREPARED_COLUMNS = (
@@ -196,12 +198,11 @@ def produce(conn, path: str, format_name: str, mapping: dict | None, project_too
     """Run in a helper process: read `path` and send batches of prepared rows to `conn`.
 
     Messages: ("batch", items, bytes read) with items prepared tuples or FormatErrors as
-    [line, message, index, hint] lists; then ("done",), or ("crash", traceback text). A closed
-    connection (the importer gave up) ends it quietly.
+    [line, message, index, hint] lists; then ("done",) (or helper_process's "crash").
     """
     from curation.formats import jsonio
 
-    try:
+    def work() -> None:
         with open(path, "rb") as raw, jsonio.open_text(raw) as text:
             batch: list = []
             for item in prepare_all(
@@ -215,12 +216,5 @@ def produce(conn, path: str, format_name: str, mapping: dict | None, project_too
                     batch = []
             conn.send(("batch", batch, raw.tell()))
         conn.send(("done",))
-    except (BrokenPipeError, EOFError):
-        pass
-    except BaseException:
-        try:
-            conn.send(("crash", traceback.format_exc()))
-        except (BrokenPipeError, EOFError):
-            pass
-    finally:
-        conn.close()
+
+    helper_process.serve(conn, work)

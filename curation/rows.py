@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from curation.formats.base import Row
 from curation.models import Project, Record
-from curation.rowprep import CONTENT_FIELDS, answer_tool_name, content_hash, row_content  # noqa: F401
-
-ROW_FIELDS = (*CONTENT_FIELDS, "extra", "meta")
+from curation.rowprep import ROW_FIELDS, answer_tool_name, content_hash, row_content  # noqa: F401
 
 
 def row_to_record(row: Row, project: Project, **fields) -> Record:

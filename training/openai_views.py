@@ -15,7 +15,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from api.tokens import user_for_key
+from api import tokens
 from curation.models import Project
 from training.models import BaseModel, TrainingRun
 from training.serving import ModelPool, Served
@@ -37,9 +37,9 @@ def unauthenticated() -> JsonResponse:
 def token_user(request: HttpRequest):
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() not in ("bearer", "token") or not key.strip():
+    if scheme.lower() not in tokens.SCHEMES or not key.strip():
         return None
-    return user_for_key(key)
+    return tokens.user_for_key(key)
 
 
 def served_models(user) -> dict[str, Served]:

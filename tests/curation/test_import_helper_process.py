@@ -8,32 +8,13 @@ import signal
 
 import pytest
 
+from curation import rowprep
 from curation.imports import ImportFailed, ReaderCrashed, import_file
 from curation.models import AuditEvent, Project, Record
 
 pytestmark = pytest.mark.django_db
 
-COLUMNS = (
-    "kind",
-    "system",
-    "instruction",
-    "input",
-    "output",
-    "history",
-    "messages",
-    "tools",
-    "chosen",
-    "rejected",
-    "extra",
-    "meta",
-    "source_index",
-    "content_hash",
-    "tool_name",
-    "problems",
-    "has_problems",
-    "status",
-    "source",
-)
+COLUMNS = (*rowprep.PREPARED_COLUMNS, "status", "source")
 
 
 def records(project):
