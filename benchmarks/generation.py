@@ -8,8 +8,8 @@ turns of the Glaive tool-calling demo with their tools, in file order. Prints th
 (GGUF -> safetensors) and cached-load times, tokens/s for each batch size, the
 batched/sequential ratio and whether the greedy outputs were identical to batch 1, with the
 load average before and after (the figures mean little on a busy machine), and the ceiling
-batching can reach here (timed prefill and decode steps: prefill is paid per record at every
-batch size). `--workload demo` drafts the demo project as a drafting job renders it instead.
+batching can reach here (timed prefill, alone and packed, and decode steps). `--workload
+demo` drafts the demo project as a drafting job renders it instead.
 """
 
 from __future__ import annotations
@@ -148,12 +148,15 @@ def run(model, tokenizer, args: argparse.Namespace) -> None:
 def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]) -> None:
     """The best ratio batching can reach on this machine for this workload.
 
-    Each record costs one prefill of its prompt, the same at every batch size (it is
-    compute-bound already), plus one decode step per new token, which batching shares:
-    a record costs prefill + n * step(1) alone and prefill + n * step(B) / B in a batch of B.
+    Each record costs one prefill of its prompt plus one decode step per new token. Batching
+    shares the decode steps, and prompts prefilled together (packed) cost less each: a record
+    costs prefill(1) + n * step(1) alone and prefill(B) + n * step(B) / B in a batch of B, at
+    best (when B prompts always join the batch together).
     """
     import torch
     from transformers import DynamicCache
+
+    from training.generation import _prefill
 
     prompt = round(sum(lengths) / len(lengths))
 
@@ -166,9 +169,10 @@ def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]
         return sorted(times)[len(times) // 2]
 
     with torch.inference_mode():
-        prefill = timed(
-            lambda: model(input_ids=torch.randint(100, 1000, (1, prompt)), logits_to_keep=1)
-        )
+        prefill = {}
+        for size in [1, *batch_sizes]:
+            prompts = torch.randint(100, 1000, (size, prompt)).tolist()
+            prefill[size] = timed(lambda prompts=prompts: _prefill(prompts, model, None)) / size
         steps = {}
         for size in [1, *batch_sizes]:
             cache = DynamicCache(config=model.config)
@@ -185,21 +189,18 @@ def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]
                 at[0] += 1
 
             steps[size] = timed(step)
-        together = min(batch_sizes)
-        shared = timed(
-            lambda: model(input_ids=torch.randint(100, 1000, (together, prompt)), logits_to_keep=1)
-        )
-    alone = prefill + new_tokens * steps[1]
+    alone = prefill[1] + new_tokens * steps[1]
     print(
-        f"ceiling: prefill of a {prompt}-token prompt {prefill * 1000:.0f} ms, decode step "
+        f"ceiling: prefill of a {prompt}-token prompt "
+        + ", ".join(
+            f"{prefill[b] * 1000:.0f} ms" + (" alone" if b == 1 else f" in a pack of {b}")
+            for b in prefill
+        )
+        + "; decode step "
         + ", ".join(f"{steps[b] * 1000:.0f} ms at batch {b}" for b in steps)
     )
-    print(
-        f"  ({together} such prompts prefilled in one forward: {shared / together * 1000:.0f} ms "
-        "each; generate_batch prefills each prompt alone, to stay exact)"
-    )
     for size in batch_sizes:
-        best = alone / (prefill + new_tokens * steps[size] / size)
+        best = alone / (prefill[size] + new_tokens * steps[size] / size)
         print(f"ceiling at batch {size:>2}: {best:.2f}x ({new_tokens:.0f} new tokens per record)")
 
 

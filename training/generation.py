@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,11 +42,13 @@ def generate_batch(
     Greedy unless temperature > 0. Generation ends at the model's end-of-sequence token or a
     `stop` string, which is cut from the text.
 
-    Greedy decoding keeps up to `batch_size` prompts in flight: each prompt is prefilled on its
-    own (no padding, reusing the keys and values of the prefix it shares with the prompt before
-    it, so its first token is computed the same at every batch size), then joins the batch,
-    left-padded in the KV cache; a row leaves the batch the step it finishes and the next prompt
-    takes its place. Sampling uses model.generate over length-sorted, left-padded chunks.
+    Greedy decoding keeps up to `batch_size` prompts in flight. Prompts waiting for a place
+    are prefilled together in one packed forward, each reusing the keys and values of the
+    prefix it shares with the prompt before it, with each prompt's attention computed on its
+    own so its numbers are the same at every batch size (_prefill); then they join the batch,
+    left-padded in the KV cache. A row leaves the batch the step it finishes; free places are
+    refilled once half the batch is free (or nothing else is running).
+    Sampling uses model.generate over length-sorted, left-padded chunks.
     """
     import torch
 
@@ -186,6 +191,7 @@ def _generate_greedy(
 ) -> list[Generation]:
     """Greedy decoding with the KV cache, up to `batch_size` rows in flight."""
     import torch
+    from transformers import DynamicCache
 
     ends = {*eos, pad_id}
     device = model.device
@@ -197,6 +203,7 @@ def _generate_greedy(
     rows: list[_Row] = []
     cache: Any = None
     mask: Any = None  # [rows, cached columns], 0 on the left padding
+    refill = max(1, batch_size // 2)
 
     def finished(row: _Row) -> bool:
         if row.tokens[-1] in ends or len(row.tokens) >= max_new_tokens:
@@ -212,19 +219,25 @@ def _generate_greedy(
 
     with torch.inference_mode():
         while waiting or rows:
-            while waiting and len(rows) < batch_size:
-                row = _Row(waiting.popleft(), 0, time.perf_counter())
-                ids = encoded[row.index]
-                row.prompt_tokens = len(ids)
-                # Alone and unpadded, the prompt is computed the same at every batch size.
-                logits, row_cache = _prefill(model, ids, previous)
-                previous = (ids, [(layer.keys, layer.values) for layer in row_cache.layers])
-                row.tokens.append(int(logits[0, -1].argmax()))
-                if finished(row):
-                    finish(row)
-                    continue
-                cache, mask = _join(cache, mask, row_cache, device)
-                rows.append(row)
+            # Prompts join in groups, prefilled together (cheaper per prompt, see _prefill):
+            # free places wait until half the batch is free, unless nothing else is running.
+            free = batch_size - len(rows)
+            if waiting and (not rows or free >= min(refill, len(waiting))):
+                group = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+                started = time.perf_counter()
+                prefilled = []
+                for pack in _packs([encoded[i] for i in group]):
+                    prefilled += _prefill(pack, model, previous)
+                    previous = (pack[-1], prefilled[-1][1])
+                for index, (logits, kept) in zip(group, prefilled, strict=True):
+                    row = _Row(index, len(encoded[index]), started)
+                    row.tokens.append(int(logits.argmax()))
+                    if finished(row):
+                        finish(row)
+                        continue
+                    row_cache = DynamicCache(kept, config=model.config)
+                    cache, mask = _join(cache, mask, row_cache, device)
+                    rows.append(row)
             if not rows:
                 continue
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
@@ -254,32 +267,132 @@ def _generate_greedy(
     return results  # type: ignore[return-value]
 
 
-def _prefill(model: Any, ids: list[int], previous: Any) -> tuple[Any, Any]:
-    """(last logits, cache) of one prompt, reusing the cached prefix it shares with `previous`."""
-    import torch
-    from transformers import DynamicCache
+@dataclass
+class _Packing:
+    """Prompts prefilled together in one packed sequence (see _prefill)."""
 
-    shared = 0
-    if previous is not None:
-        before, _ = previous
-        limit = min(len(before), len(ids) - 1)  # at least one token left to compute
-        while shared < limit and before[shared] == ids[shared]:
-            shared += 1
-    if shared:
-        # Slices of tensors that are never written in place (the cache grows by torch.cat).
-        kept = [(k[:, :, :shared], v[:, :, :shared]) for k, v in previous[1]]
-        cache = DynamicCache(kept, config=model.config)
-    else:
-        cache = DynamicCache(config=model.config)
+    spans: list[tuple[int, int]]  # each prompt's new tokens in the packed sequence
+    shared: list[int]  # leading tokens whose keys and values come from the prompt before
+    before: list[tuple[Any, Any]] | None  # per layer: those of the prompt before the first
+    masks: list[Any]  # each prompt's attention mask (None: plain causal)
+    kept: dict[int, list[tuple[Any, Any]]] = field(default_factory=dict)  # layer -> per prompt
+
+
+_PACKED = "tunedesk_packed_prefill"
+_packing: ContextVar[_Packing | None] = ContextVar("tunedesk_packing", default=None)
+
+
+def _packed_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kw):
+    """Attention of each packed prompt on its own: the same call, on the same shapes, as if
+    it had been prefilled alone, so a prompt's numbers do not depend on its neighbours."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    packing = _packing.get()
+    kept = packing.kept.setdefault(module.layer_idx, [])
+    outputs = []
+    for n, ((start, end), shared, mask) in enumerate(
+        zip(packing.spans, packing.shared, packing.masks, strict=True)
+    ):
+        keys, values = key[:, :, start:end], value[:, :, start:end]
+        if shared:
+            # The prompt before it in this pack, or the one before the pack.
+            keys_before, values_before = kept[n - 1] if n else packing.before[module.layer_idx]
+            keys = torch.cat([keys_before[:, :, :shared], keys], dim=2)
+            values = torch.cat([values_before[:, :, :shared], values], dim=2)
+        keys, values = keys.contiguous(), values.contiguous()
+        kept.append((keys, values))
+        output, _ = sdpa_attention_forward(
+            module, query[:, :, start:end].contiguous(), keys, values, mask, **kw
+        )
+        outputs.append(output)
+    return torch.cat(outputs, dim=1), None
+
+
+# Prompt tokens computed in one packed forward: a bound on its activations' memory.
+PACK_TOKENS = 8192
+
+
+def _packs(prompts: list[list[int]]) -> Iterator[list[list[int]]]:
+    """`prompts` in consecutive packs of at most PACK_TOKENS tokens (one prompt at least)."""
+    pack: list[list[int]] = []
+    size = 0
+    for ids in prompts:
+        if pack and size + len(ids) > PACK_TOKENS:
+            yield pack
+            pack, size = [], 0
+        pack.append(ids)
+        size += len(ids)
+    if pack:
+        yield pack
+
+
+@functools.cache
+def _register_packed() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(_PACKED, _packed_attention)
+    AttentionMaskInterface.register(_PACKED, lambda *args, **kwargs: None)  # built per prompt
+
+
+def _prefill(
+    prompts: list[list[int]], model: Any, previous: tuple[list[int], list] | None
+) -> list[tuple[Any, list[tuple[Any, Any]]]]:
+    """(logits of the last token, per-layer keys and values) of each prompt, in one forward.
+
+    The prompts go in packed end to end, without padding, so the linear layers work on all of
+    their tokens at once (several times faster per token than one short prompt at a time);
+    each prompt's attention is computed on its own (_packed_attention). A prompt reuses the
+    keys and values of the prefix it shares with the prompt before it, in the pack or (for the
+    first) the last prompt of the pack before. Every prompt thus gets the same numbers at any
+    batch size: greedy outputs do not change with it.
+    """
+    import torch
+
+    _register_packed()
+    spans, shared, masks, positions = [], [], [], []
+    before_ids, before_kv = previous if previous is not None else ([], None)
+    offset = 0
     device = model.device
-    logits = model(
-        input_ids=torch.tensor([ids[shared:]], device=device),
-        position_ids=torch.arange(shared, len(ids), device=device)[None],
-        cache=cache,
-        use_cache=True,
-        logits_to_keep=1,
-    ).logits
-    return logits, cache
+    for ids in prompts:
+        common = 0
+        limit = min(len(before_ids), len(ids) - 1)  # at least one token left to compute
+        while common < limit and before_ids[common] == ids[common]:
+            common += 1
+        new = len(ids) - common
+        spans.append((offset, offset + new))
+        shared.append(common)
+        positions.append(torch.arange(common, len(ids), device=device))
+        if common and new > 1:
+            # Causal over the shared prefix and the new tokens (what SDPA gets for a cache).
+            rows = torch.arange(new, device=device)[:, None] + common
+            masks.append((torch.arange(len(ids), device=device)[None] <= rows)[None, None])
+        else:
+            masks.append(None)
+        offset += new
+        before_ids = ids
+    packed = torch.tensor(
+        [t for ids, common in zip(prompts, shared, strict=True) for t in ids[common:]],
+        device=device,
+    )
+    packing = _Packing(spans, shared, before_kv, masks)
+    config = model.config
+    implementation = config._attn_implementation
+    token = _packing.set(packing)
+    config._attn_implementation = _PACKED
+    try:
+        logits = model(
+            input_ids=packed[None],
+            position_ids=torch.cat(positions)[None],
+            use_cache=False,
+            logits_to_keep=torch.tensor([end - 1 for _, end in spans], device=device),
+        ).logits[0]
+    finally:
+        config._attn_implementation = implementation
+        _packing.reset(token)
+    layers = [packing.kept[layer] for layer in sorted(packing.kept)]
+    return [(logits[n], [per_prompt[n] for per_prompt in layers]) for n in range(len(prompts))]
 
 
 def _join(cache: Any, mask: Any, row_cache: Any, device: Any) -> tuple[Any, Any]:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 
-from training import draft_entry
+from training import draft_entry, generation
 from training.generation import generate_batch
 from training.modelload import BUNDLED_NAME, load_model
 from training.prompting import PromptSpec, render_prompt
@@ -162,10 +162,16 @@ def test_rows_ending_at_different_lengths_match_model_generate_at_every_batch_si
 
 
 def record_calls(model):
-    """The (rows, tokens) of input_ids in every forward call, and the hook to remove."""
+    """(rows, tokens, decoding) of input_ids in every forward call, and the hook to remove.
+
+    Decoding calls extend the batch's cache; prefill calls (one packed row) keep none.
+    """
     calls = []
     hook = model.register_forward_pre_hook(
-        lambda _, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+        lambda _, args, kwargs: calls.append(
+            (*kwargs["input_ids"].shape, kwargs.get("cache") is not None)
+        ),
+        with_kwargs=True,
     )
     return calls, hook
 
@@ -177,12 +183,28 @@ def test_a_finished_row_leaves_the_batch_and_the_next_prompt_takes_its_place(rag
         results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=3)
     finally:
         hook.remove()
-    assert max(rows for rows, _ in calls) == 3
-    # One call per prompt for its first token, then one row per later token that is kept:
-    # no row-step goes to a finished row.
-    assert sum(rows for rows, _ in calls) == len(prompts) + sum(
-        g.completion_tokens - 1 for g in results
-    )
+    steps = [rows for rows, _, decoding in calls if decoding]
+    assert max(steps) == 3
+    # Each prompt's first token comes from its prefill, then one row per later token that is
+    # kept: no row-step goes to a finished row.
+    assert sum(steps) == sum(g.completion_tokens - 1 for g in results)
+    # A prompt takes a free place the step it frees (batch 3 refills one place at a time),
+    # so the batch is full while prompts wait.
+    assert sum(1 for rows, _, decoding in calls if not decoding) > 1
+
+
+def test_prompts_waiting_for_a_place_are_prefilled_together_in_one_forward(ragged):
+    model, tokenizer, prompts = ragged
+    calls, hook = record_calls(model)
+    try:
+        results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=8)
+    finally:
+        hook.remove()
+    prefills = [(rows, tokens) for rows, tokens, decoding in calls if not decoding]
+    # All the prompts fit the first batch: one packed forward, one row, holds their tokens
+    # (but for the prefix each shares with the one before).
+    assert len(prompts) <= 8 and len(prefills) == 1 and prefills[0][0] == 1
+    assert len(results) == len(prompts) and prefills[0][1] > max(g.prompt_tokens for g in results)
 
 
 def test_a_shared_prompt_prefix_is_computed_once(tiny):
@@ -197,9 +219,7 @@ def test_a_shared_prompt_prefix_is_computed_once(tiny):
         hook.remove()
     prefix = len(tokenizer(system, add_special_tokens=False)["input_ids"])
     prompt_tokens = sum(g.prompt_tokens for g in results)
-    fed = sum(rows * tokens for rows, tokens in calls) - sum(
-        g.completion_tokens - 1 for g in results
-    )
+    fed = sum(rows * tokens for rows, tokens, decoding in calls if not decoding)
     assert fed <= prompt_tokens - (len(prompts) - 1) * prefix
     assert summary(results) == expected(model, tokenizer, prompts, 6)
 
@@ -430,3 +450,20 @@ def test_batched_greedy_matches_one_at_a_time_on_the_bundled_model(bundled, glai
     one = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=1)
     batched = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=6)
     assert [g.text for g in batched] == [g.text for g in one]
+
+
+def test_prompts_over_the_pack_bound_are_prefilled_in_several_forwards_with_the_same_output(
+    ragged, monkeypatch
+):
+    model, tokenizer, prompts = ragged
+    reference = summary(generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=8))
+    longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    monkeypatch.setattr(generation, "PACK_TOKENS", longest)
+    calls, hook = record_calls(model)
+    try:
+        results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=8)
+    finally:
+        hook.remove()
+    prefills = [tokens for _, tokens, decoding in calls if not decoding]
+    assert len(prefills) > 1 and max(prefills) <= longest
+    assert summary(results) == reference
