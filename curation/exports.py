@@ -33,7 +33,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Count, F, Max, QuerySet, TextField, Value, When
+from django.db.models import Case, Count, F, Max, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -186,22 +186,23 @@ def plan_splits(
 
 def apply_splits(records: QuerySet[Record], plan: SplitPlan) -> None:
     """Write the planned splits and lock every record of `records` in its split."""
-    unassigned = records.filter(split="")
-    if len(plan.to_test) <= MAX_IN_LIST:  # one pass over the records
-        unassigned.update(
+    if len(plan.to_test) <= MAX_IN_LIST:
+        # One statement, so each record is rewritten once (SQLite writes whole rows).
+        records.filter(Q(split="") | Q(split_locked=False)).update(
             split=Case(
-                When(pk__in=sorted(plan.to_test), then=Value(Record.Split.TEST)),
-                default=Value(Record.Split.TRAIN),
+                When(split="", pk__in=sorted(plan.to_test), then=Value(Record.Split.TEST)),
+                When(split="", then=Value(Record.Split.TRAIN)),
+                default=F("split"),
             ),
             split_locked=True,
         )
-    else:
-        to_test = sorted(plan.to_test)
-        for start in range(0, len(to_test), MAX_IN_LIST):
-            Record.objects.filter(pk__in=to_test[start : start + MAX_IN_LIST]).update(
-                split=Record.Split.TEST, split_locked=True
-            )
-        unassigned.update(split=Record.Split.TRAIN, split_locked=True)
+        return
+    to_test = sorted(plan.to_test)
+    for start in range(0, len(to_test), MAX_IN_LIST):
+        Record.objects.filter(pk__in=to_test[start : start + MAX_IN_LIST]).update(
+            split=Record.Split.TEST, split_locked=True
+        )
+    records.filter(split="").update(split=Record.Split.TRAIN, split_locked=True)
     records.filter(split_locked=False).update(split_locked=True)
 
 

@@ -99,6 +99,17 @@ def test_a_record_keeps_its_split_once_exported(project):
     assert second.counts == {"train": 50, "test": 50, "all": 100}
 
 
+def test_a_split_given_before_the_first_export_is_kept_and_counted(project):
+    records = add(project, 20)
+    Record.objects.filter(pk__in=[r.pk for r in records[:4]]).update(split="test")
+    Record.objects.filter(pk__in=[r.pk for r in records[4:8]]).update(split="train")
+    snapshot = create_snapshot(project, None, format_name="alpaca", test_ratio=0.5)
+    splits = dict(project.records.values_list("pk", "split"))
+    assert [splits[r.pk] for r in records[:8]] == ["test"] * 4 + ["train"] * 4
+    assert snapshot.counts == {"train": 10, "test": 10, "all": 20}
+    assert not project.records.filter(split_locked=False).exists()
+
+
 def test_the_split_is_the_same_for_the_same_seed_and_records(project, people, make_user):
     from curation.models import Project
 
