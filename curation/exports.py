@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, Count, F, Max, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
+from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
 from curation import export_writer, formats, helper_process
@@ -325,16 +326,12 @@ def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
         records.order_by("pk")
         .annotate(**{f"_x_{name}": expr for name, expr in columns.items()})
         .values_list(*(f"_x_{name}" for name in ROW_FIELDS), "pk", "split")
-        .iterator(chunk_size=CHUNK)
     )
-    chunk: list[tuple] = []
-    for item in values:
-        chunk.append(item)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    # The lists of rows the cursor hands over, as .iterator() reads them (a server-side
+    # cursor on PostgreSQL) but not passed on row by row: none of these text and integer
+    # columns needs a converter on SQLite or PostgreSQL.
+    compiler = values.query.get_compiler(using=values.db)
+    yield from compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=CHUNK)
 
 
 # --- snapshots -------------------------------------------------------------------------------

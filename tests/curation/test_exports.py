@@ -99,6 +99,23 @@ def test_a_record_keeps_its_split_once_exported(project):
     assert second.counts == {"train": 50, "test": 50, "all": 100}
 
 
+def test_records_are_read_in_id_order_in_chunks_with_what_rows_need(project, monkeypatch):
+    from curation import exports
+    from curation.export_writer import RowBuilder
+    from curation.rows import record_to_row
+
+    records = add(project, 25)
+    Record.objects.filter(pk=records[3].pk).update(split="test", tools=[{"type": "function"}])
+    monkeypatch.setattr(exports, "CHUNK", 10)
+    chunks = list(exports._value_chunks(project.records.order_by("-pk")))
+    assert [len(chunk) for chunk in chunks] == [10, 10, 5]
+    values = [item for chunk in chunks for item in chunk]
+    rows = [row for _, row in RowBuilder().rows(values)]
+    expected = list(project.records.order_by("pk"))
+    assert rows == [record_to_row(r) for r in expected]
+    assert [item[-2:] for item in values] == [(r.pk, r.split) for r in expected]
+
+
 def test_a_split_given_before_the_first_export_is_kept_and_counted(project):
     records = add(project, 20)
     Record.objects.filter(pk__in=[r.pk for r in records[:4]]).update(split="test")
