@@ -14,6 +14,7 @@ import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from json import encoder as json_encoder
 from pathlib import Path
 
 from curation import formats, helper_process
@@ -32,9 +33,31 @@ JSON_POSITIONS = tuple(
 # `extra` and `meta` repeat the same few short texts over a whole import ({"format":
 # "alpaca"}); each distinct one is decoded once per export. Rows are read, never changed, on
 # the way out, so sharing the decoded object is safe.
-_SHARED_POSITIONS = frozenset(ROW_FIELDS.index(name) for name in ("extra", "meta"))
+_SHARED_POSITIONS = tuple(ROW_FIELDS.index(name) for name in ("extra", "meta"))
+_PLAIN_POSITIONS = tuple(i for i in JSON_POSITIONS if i not in _SHARED_POSITIONS)
 _SHARED_MAX_CHARS = 200
 _SHARED_MAX_ENTRIES = 1000
+
+
+def _line_encoder() -> Callable[[object], str]:
+    """jsonio.dumps (same text) without its set-up on every call: the C encoder is made once,
+    with no circular-reference bookkeeping (rows decoded from JSON cannot be circular)."""
+    like = json.JSONEncoder(ensure_ascii=False)  # jsonio's encoder
+    if json_encoder.c_make_encoder is None:
+        return jsonio.dumps
+    encode = json_encoder.c_make_encoder(
+        None,
+        like.default,
+        json_encoder.encode_basestring,
+        like.indent,
+        like.key_separator,
+        like.item_separator,
+        like.sort_keys,
+        like.skipkeys,
+        like.allow_nan,
+    )
+    join = "".join
+    return lambda obj: join(encode(obj, 0))
 
 
 def dumper(format_name: str, template: str) -> Callable[[Row], dict]:
@@ -70,11 +93,15 @@ class RowBuilder:
             shared.clear()
         for item in chunk:
             values = list(item[:n])
-            for i in JSON_POSITIONS:
+            for i in _PLAIN_POSITIONS:
+                value = values[i]
+                if value is not None:
+                    values[i] = _load(value)
+            for i in _SHARED_POSITIONS:
                 value = values[i]
                 if value is None:
                     continue
-                if i in _SHARED_POSITIONS and len(value) <= _SHARED_MAX_CHARS:
+                if len(value) <= _SHARED_MAX_CHARS:
                     decoded = shared.get(value)
                     if decoded is None:
                         decoded = shared[value] = _load(value)
@@ -129,7 +156,7 @@ def write_files(
     every = files["all"]
     errors: list[dict] = []
     more = False
-    encode = jsonio.dumps
+    encode = _line_encoder()
     try:
         for split, row in rows:
             try:
