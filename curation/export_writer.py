@@ -1,6 +1,10 @@
 """Writing an export's files: rows rebuilt from database values, the format's own `dump`,
 one JSON Lines file per split plus `all`, each hashed as it is written.
 
+The split of a record that has none yet is only known once every record was read (the plan
+ranks them all), so rows are written to `all` as they come and the train and test files are
+copied out of it at the end, when the plan is handed over.
+
 Plain Python with no Django in it, so a large export runs it in a helper process (`serve`)
 while the exporting process goes on with the database work (reading the next rows, locking
 the splits) on the other core.
@@ -12,8 +16,10 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, islice
 from json import encoder as json_encoder
 from pathlib import Path
 
@@ -30,6 +36,8 @@ FLUSH_LINES = 2000
 JSON_POSITIONS = tuple(
     i for i, name in enumerate(ROW_FIELDS) if name in JSON_CONTENT_FIELDS | {"extra", "meta"}
 )
+#: The split a row has before the plan is known (a record that was never exported).
+OPEN = ""
 # `extra` and `meta` repeat the same few short texts over a whole import ({"format":
 # "alpaca"}); each distinct one is decoded once per export. Rows are read, never changed, on
 # the way out, so sharing the decoded object is safe.
@@ -37,6 +45,8 @@ _SHARED_POSITIONS = tuple(ROW_FIELDS.index(name) for name in ("extra", "meta"))
 _PLAIN_POSITIONS = tuple(i for i in JSON_POSITIONS if i not in _SHARED_POSITIONS)
 _SHARED_MAX_CHARS = 200
 _SHARED_MAX_ENTRIES = 1000
+_CODES = {"train": 0, "test": 1, OPEN: 2}
+_FLIP = bytes.maketrans(b"\x00\x01", b"\x01\x00")
 
 
 def _line_encoder() -> Callable[[object], str]:
@@ -77,12 +87,13 @@ def _load(value):
 
 class RowBuilder:
     """Rows from database value tuples: rowprep.ROW_FIELDS values (JSON columns as text), then
-    the record's pk and split.
+    the record's pk and split (anything after those is ignored).
 
-    A record without a split yet takes "test" when its pk is in `to_test`, else "train".
+    A record without a split yet takes "test" when its pk is in `to_test`, else "train"; with
+    `to_test=None` it keeps the split OPEN, for write_files to settle with the plan.
     """
 
-    def __init__(self, to_test: frozenset[int] = frozenset()) -> None:
+    def __init__(self, to_test: Collection[int] | None = frozenset()) -> None:
         self.to_test = to_test
         self.shared: dict[str, object] = {}
 
@@ -109,7 +120,9 @@ class RowBuilder:
                 else:
                     values[i] = _load(value)
             pk = item[n]
-            split = item[n + 1] or ("test" if pk in to_test else "train")
+            split = item[n + 1]
+            if not split and to_test is not None:
+                split = "test" if pk in to_test else "train"
             yield split, Row(*values, index=pk)
 
 
@@ -124,39 +137,41 @@ class WrittenFile:
     keys: set[str] = field(default_factory=set)
 
 
-class _SplitFile:
+class _HashedFile:
     def __init__(self, split: str, path: Path) -> None:
         self.written = WrittenFile(split, path)
         self.file = open(path, "wb")  # noqa: SIM115 - closed in close()
         self.sha = hashlib.sha256()
-        self.pending: list[bytes] = []
 
-    def flush(self) -> None:
-        data = b"".join(self.pending)
+    def write(self, data: bytes) -> None:
         self.sha.update(data)
         self.file.write(data)
-        self.pending = []
 
     def close(self) -> WrittenFile:
-        self.flush()
         self.file.close()
         self.written.sha256 = self.sha.hexdigest()
         return self.written
 
 
 def write_files(
-    rows: Iterable[tuple[str, Row]], dump: Callable[[Row], dict], folder: Path
+    rows: Iterable[tuple[str, Row]],
+    dump: Callable[[Row], dict],
+    folder: Path,
+    to_test: Callable[[], Collection[int]] = frozenset,
 ) -> tuple[dict[str, WrittenFile], list[dict], bool]:
     """Write `rows` (split, row) as train/test/all JSON Lines files in `folder`.
 
-    Returns the files, the rows that do not fit the format (at most MAX_ERRORS; with any
-    error the files are to be thrown away) and whether there were more.
+    A row whose split is OPEN goes to test when its index is in `to_test()`, asked once every
+    row was read, else to train. Returns the files, the rows that do not fit the format (at
+    most MAX_ERRORS; with any error the files are to be thrown away) and whether there were
+    more.
     """
-    files = {split: _SplitFile(split, folder / f"{split}.jsonl") for split in (*SPLITS, "all")}
-    every = files["all"]
+    every = _HashedFile("all", folder / "all.jsonl")
     errors: list[dict] = []
     more = False
     encode = _line_encoder()
+    lines: list[str] = []
+    splits = _Splits()
     try:
         for split, row in rows:
             try:
@@ -176,43 +191,102 @@ def write_files(
                 continue
             if errors:
                 continue
-            line = (encode(obj) + "\n").encode()
-            target = files[split]
-            target.pending.append(line)
-            target.written.keys.update(obj)
-            target.written.rows += 1
-            every.pending.append(line)
-            every.written.rows += 1
-            if len(every.pending) >= FLUSH_LINES:
-                for f in files.values():
-                    f.flush()
+            lines.append(encode(obj))
+            splits.add(split, row.index, obj)
+            if len(lines) >= FLUSH_LINES:
+                every.write(("\n".join(lines) + "\n").encode())
+                lines = []
+        if lines:
+            every.write(("\n".join(lines) + "\n").encode())
     finally:
-        written = {split: f.close() for split, f in files.items()}
-    return written, errors, more
+        every.close()
+    every.written.rows = len(splits.codes)
+    if errors:
+        return {"all": every.written}, errors, more
+    return {**splits.write(every.written.path, to_test()), "all": every.written}, errors, more
+
+
+class _Splits:
+    """Which split each line of all.jsonl goes to, for copying them out at the end."""
+
+    def __init__(self) -> None:
+        self.codes = bytearray()  # per line: _CODES of its split
+        self.keys: tuple[set[str], set[str]] = (set(), set())  # train's and test's so far
+        self.open_pks = array("q")  # the OPEN lines' row indexes (record pks)
+        self.open_keys = array("I")  # and their top-level keys, as positions in key_ids
+        self.key_ids: dict[tuple[str, ...], int] = {}
+
+    def add(self, split: str, index: int, obj: dict) -> None:
+        code = _CODES[split]
+        self.codes.append(code)
+        if code < 2:
+            self.keys[code].update(obj)
+            return
+        self.open_pks.append(index)
+        key = tuple(obj)
+        key_id = self.key_ids.get(key)
+        if key_id is None:
+            key_id = self.key_ids[key] = len(self.key_ids)
+        self.open_keys.append(key_id)
+
+    def write(self, source: Path, to_test: Collection[int]) -> dict[str, WrittenFile]:
+        """Copy each line of `source` to its split's file; OPEN ones by `to_test`."""
+        in_test = bytes(pk in to_test for pk in self.open_pks)  # per OPEN line: 1 = test
+        opened = iter(in_test)
+        tests = bytes(code if code < 2 else next(opened) for code in self.codes)
+        # Which lines go where as masks for itertools.compress, so the copying runs in C.
+        masks = (tests.translate(_FLIP), tests)
+        files = [_HashedFile(split, source.with_name(f"{split}.jsonl")) for split in SPLITS]
+        try:
+            with open(source, "rb") as lines:
+                start = 0
+                while block := list(islice(lines, FLUSH_LINES)):
+                    end = start + len(block)
+                    for file, mask in zip(files, masks, strict=True):
+                        file.write(b"".join(compress(block, mask[start:end])))
+                    start = end
+            if start != len(tests):
+                raise RuntimeError(f"{source} has {start} lines, not the {len(tests)} written")
+        finally:
+            written = [file.close() for file in files]
+        key_sets = list(self.key_ids)
+        open_in = (in_test.translate(_FLIP), in_test)
+        for code, file in enumerate(written):
+            file.rows = masks[code].count(1)
+            file.keys = self.keys[code].union(
+                *(key_sets[i] for i in set(compress(self.open_keys, open_in[code])))
+            )
+        return {file.split: file for file in written}
 
 
 def serve(conn, format_name: str, template: str, folder: str) -> None:
-    """Run in a helper process: write the files in `folder` from what `conn` announces (the
-    pks planned for the test split, then (offset, size) of each pickled chunk of value tuples
-    in the folder's SPOOL file, then None), then answer ("done", files, errors, more) (or
+    """Run in a helper process: write the files in `folder` from what `conn` announces, each
+    a pickle in the folder's SPOOL file: ("rows", offset, size) for each chunk of value tuples
+    (see RowBuilder), then ("plan", offset, size) for the pks planned for the test split
+    among the records without a split; then answer ("done", files, errors, more) (or
     helper_process's "crash")."""
 
     def work() -> None:
-        finished = False
+        plan: tuple | None = None
         spool = os.open(Path(folder) / SPOOL, os.O_RDONLY)
 
+        def load(offset: int, size: int):
+            return pickle.loads(os.pread(spool, size, offset))
+
         def chunks() -> Iterator[tuple[str, Row]]:
-            nonlocal finished
-            builder = RowBuilder(conn.recv())
-            while (at := conn.recv()) is not None:
-                offset, size = at
-                yield from builder.rows(pickle.loads(os.pread(spool, size, offset)))
-            finished = True
+            nonlocal plan
+            builder = RowBuilder(None)
+            while (message := conn.recv())[0] == "rows":
+                yield from builder.rows(load(*message[1:]))
+            plan = message
 
         try:
-            result = write_files(chunks(), dumper(format_name, template), Path(folder))
-            while not finished:  # stopped early on errors: take the rest of the announcements
-                finished = conn.recv() is None
+            result = write_files(
+                chunks(), dumper(format_name, template), Path(folder), lambda: load(*plan[1:])
+            )
+            while plan is None:  # stopped early on errors: take the rest of the announcements
+                if (message := conn.recv())[0] == "plan":
+                    plan = message
         finally:
             os.close(spool)
         conn.send(("done", *result))

@@ -60,7 +60,8 @@ MANIFEST = "manifest.json"
 DATASET_INFO = "dataset_info.json"
 HF_DIR = "hf_dataset"
 _CHOSEN = ROW_FIELDS.index("chosen")
-_PK = len(ROW_FIELDS)
+_PK = len(ROW_FIELDS)  # in a value tuple (see _value_chunks)
+_PK_BITS = (1 << 64) - 1
 _JSON_FIELDS = frozenset(
     f.name for f in Record._meta.concrete_fields if f.get_internal_type() == "JSONField"
 )
@@ -148,10 +149,6 @@ def _check(format_name: str, status: Iterable[str], test_ratio: float, template:
 # --- splits ----------------------------------------------------------------------------------
 
 
-def _rank(seed: int, content_hash: str, pk: int) -> tuple[bytes, int]:
-    return hashlib.blake2b(f"{seed}:{content_hash}".encode(), digest_size=8).digest(), pk
-
-
 @dataclass
 class SplitPlan:
     """Which records without a split go to test (the rest of them go to train)."""
@@ -160,29 +157,48 @@ class SplitPlan:
     records: int
 
 
-def plan_splits(
-    records: QuerySet[Record], *, seed: int, test_ratio: float, stratify: bool
-) -> SplitPlan:
-    """The split of every record of `records` that has none yet (see the module docstring);
-    nothing is written until apply_splits."""
-    strata: dict[str, dict] = {}
-    total = 0
-    for pk, digest, tool, split in records.values_list(
-        "pk", "content_hash", "tool_name", "split"
-    ).iterator(chunk_size=CHUNK):
-        total += 1
-        stratum = strata.setdefault(tool if stratify else "", {"n": 0, "test": 0, "open": []})
-        stratum["n"] += 1
-        if split == "test":
-            stratum["test"] += 1
-        elif not split:
-            stratum["open"].append(_rank(seed, digest, pk))
-    to_test: list[int] = []
-    for stratum in strata.values():
-        need = max(0, int(stratum["n"] * test_ratio + 0.5) - stratum["test"])
-        stratum["open"].sort()
-        to_test += [pk for _, pk in stratum["open"][:need]]
-    return SplitPlan(frozenset(to_test), total)
+class SplitPlanner:
+    """Plans the split of every record that has none yet (see the module docstring) from the
+    value tuples of all the exported records as they stream past (`add` each chunk), so the
+    plan needs no pass of its own; nothing is written until apply_splits."""
+
+    def __init__(self, *, seed: int, test_ratio: float, stratify: bool) -> None:
+        self.test_ratio, self.stratify = test_ratio, stratify
+        # The rank is blake2b(f"{seed}:{content_hash}"), ties broken by pk, as one int (the
+        # digest's bits above the pk's: ints sort faster than tuples); the seed's part of the
+        # hash is computed once.
+        self._seeded = hashlib.blake2b(f"{seed}:".encode(), digest_size=8)
+        self._strata: dict[str, list] = {}  # tool name: [records, already test, open ranks]
+        self._records = 0
+        self._plan: SplitPlan | None = None
+
+    def add(self, chunk: list[tuple]) -> None:
+        strata, seeded, stratify = self._strata, self._seeded, self.stratify
+        from_bytes = int.from_bytes
+        self._records += len(chunk)
+        for item in chunk:
+            pk, split, digest, tool = item[_PK:]
+            stratum = strata.get(tool if stratify else "")
+            if stratum is None:
+                stratum = strata[tool if stratify else ""] = [0, 0, []]
+            stratum[0] += 1
+            if split == "test":
+                stratum[1] += 1
+            elif not split:
+                rank = seeded.copy()
+                rank.update(digest.encode())
+                stratum[2].append(from_bytes(rank.digest()) << 64 | pk)
+
+    def plan(self) -> SplitPlan:
+        """The plan, once every record was added."""
+        if self._plan is None:
+            to_test: list[int] = []
+            for n, test, ranks in self._strata.values():
+                need = max(0, int(n * self.test_ratio + 0.5) - test)
+                ranks.sort()
+                to_test += [rank & _PK_BITS for rank in ranks[:need]]
+            self._plan = SplitPlan(frozenset(to_test), self._records)
+        return self._plan
 
 
 def apply_splits(records: QuerySet[Record], plan: SplitPlan) -> None:
@@ -291,13 +307,16 @@ def export_rows(
     *,
     preference: bool,
     left_out: list[int] | None = None,
-    to_test: frozenset[int] = frozenset(),
+    planner: SplitPlanner | None = None,
 ) -> Iterator[tuple[str, Row]]:
     """(split, row) per record in id order; for preference formats, corrected drafts become
-    pairs and records without a pair are appended to `left_out` instead. A record without a
-    split takes "test" if it is in `to_test`, else "train" (a SplitPlan not yet applied)."""
-    builder = export_writer.RowBuilder(to_test)
+    pairs and records without a pair are appended to `left_out` instead. With a `planner`,
+    every record goes through it and one without a split keeps the split OPEN (for
+    export_writer.write_files to settle with the plan); without, it takes "train"."""
+    builder = export_writer.RowBuilder(None if planner else frozenset())
     for chunk in _value_chunks(records):
+        if planner:
+            planner.add(chunk)
         if not preference:
             yield from builder.rows(chunk)
             continue
@@ -316,7 +335,8 @@ def export_rows(
 
 
 def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
-    """Lists of export_writer value tuples (ROW_FIELDS with JSON as text, pk, split)."""
+    """Lists of value tuples in id order: export_writer's (ROW_FIELDS with JSON as text, pk,
+    split), then content_hash and tool_name for the SplitPlanner."""
     # JSON columns come as text and are decoded by the RowBuilder: Django's per-value JSON
     # converters cost more than the rest of an export together.
     columns = {
@@ -325,7 +345,9 @@ def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
     values = (
         records.order_by("pk")
         .annotate(**{f"_x_{name}": expr for name, expr in columns.items()})
-        .values_list(*(f"_x_{name}" for name in ROW_FIELDS), "pk", "split")
+        .values_list(
+            *(f"_x_{name}" for name in ROW_FIELDS), "pk", "split", "content_hash", "tool_name"
+        )
     )
     # The lists of rows the cursor hands over, as .iterator() reads them (a server-side
     # cursor on PostgreSQL) but not passed on row by row: none of these text and integer
@@ -338,9 +360,10 @@ def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
 
 
 class WriterProcess:
-    """export_writer.serve in a helper process: value chunks go in, written files come out.
+    """export_writer.serve in a helper process: value chunks go in, then the split plan, and
+    written files come out.
 
-    The chunks go through a spool file in the export's folder, not the pipe (which only
+    Chunks and plan go through a spool file in the export's folder, not the pipe (which only
     announces them), so this process is never held up by the writer and goes on to lock the
     splits while the writer catches up; memory stays flat either side. Leaving the block
     stops the helper and removes the spool.
@@ -358,21 +381,24 @@ class WriterProcess:
             crashed=WriterCrashed,
         )
 
-    def plan(self, to_test: frozenset[int]) -> None:
-        """The test split's planned pks: sent first."""
-        self._helper.send(to_test)
-
     def send(self, chunk: list[tuple]) -> None:
-        data = memoryview(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+        self._announce("rows", chunk)
+
+    def plan(self, to_test: frozenset[int]) -> None:
+        """The test split's planned pks: sent after the last chunk."""
+        self._announce("plan", to_test)
+
+    def _announce(self, kind: str, value) -> None:
+        data = memoryview(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
         start = self._offset
         while data:
             written = os.write(self._spool, data)
             data = data[written:]
             self._offset += written
-        self._helper.send((start, self._offset - start))
+        self._helper.send((kind, start, self._offset - start))
 
     def finish(self) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
-        self._helper.send(None)
+        """The written files, errors and whether there were more: after `plan`."""
         _, files, errors, more = self._helper.recv()
         return files, errors, more
 
@@ -402,26 +428,30 @@ def _write(
     left_out: list[int],
     helper_process: bool | None,
 ) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
-    """Plan the splits, write the files, then apply the plan (rolled back with the
-    transaction when the files fail). With a helper process, planning overlaps with its
-    start-up and applying with its writing."""
+    """Write the files, planning the splits from the same pass over the records, then apply
+    the plan (rolled back with the transaction when the files fail). With a helper process,
+    applying overlaps with its writing."""
     preference = format_name in PREFERENCE_FORMATS
     if helper_process is None:
         helper_process = count >= HELPER_PROCESS_RECORDS
-    split_options = {"seed": seed, "test_ratio": test_ratio, "stratify": stratify}
+    planner = SplitPlanner(seed=seed, test_ratio=test_ratio, stratify=stratify)
     if preference or not helper_process:  # preference pairs need the drafts from the database
-        plan = plan_splits(records, **split_options)
-        rows = export_rows(records, preference=preference, left_out=left_out, to_test=plan.to_test)
+        rows = export_rows(records, preference=preference, left_out=left_out, planner=planner)
         result = export_writer.write_files(
-            rows, export_writer.dumper(format_name, template), folder
+            rows,
+            export_writer.dumper(format_name, template),
+            folder,
+            lambda: planner.plan().to_test,
         )
-        apply_splits(records, plan)
+        if not result[1]:
+            apply_splits(records, planner.plan())
         return result
     with WriterProcess(format_name, template, folder) as writer:
-        plan = plan_splits(records, **split_options)
-        writer.plan(plan.to_test)
         for chunk in _value_chunks(records):
+            planner.add(chunk)
             writer.send(chunk)
+        plan = planner.plan()
+        writer.plan(plan.to_test)
         apply_splits(records, plan)
         return writer.finish()
 

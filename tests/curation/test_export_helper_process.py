@@ -59,6 +59,32 @@ def test_the_helper_process_writes_what_the_exporting_process_writes(
     )
 
 
+def test_a_second_export_in_the_helper_keeps_the_first_ones_splits(project, shared_data):
+    other = Project.objects.create(slug="other", name="other", task_kind=project.task_kind)
+    snapshots = []
+    for p, helper in ((project, False), (other, True)):
+        import_file(p, shared_data / "alpaca_zh_demo.json", actor=None, status="accepted")
+        pks = list(p.records.values_list("pk", flat=True))
+        p.records.filter(pk__in=pks[::3]).update(status="new")
+        create_snapshot(p, None, format_name="alpaca", test_ratio=0.1, seed=4)
+        first = dict(p.records.exclude(split="").values_list("pk", "split"))
+        p.records.update(status="accepted")
+        snapshots.append(
+            create_snapshot(
+                p, None, format_name="alpaca", test_ratio=0.3, seed=4, helper_process=helper
+            )
+        )
+        assert dict(p.records.filter(pk__in=first).values_list("pk", "split")) == first
+    here, there = snapshots
+    assert here.counts == there.counts
+    assert here.counts["test"] == int(here.counts["all"] * 0.3 + 0.5)
+    for split in ("train", "test", "all"):
+        assert snapshot_file(here, split).read_bytes() == snapshot_file(there, split).read_bytes()
+    assert sorted(project.records.values_list("source_index", "split")) == sorted(
+        other.records.values_list("source_index", "split")
+    )
+
+
 def test_rows_the_format_cannot_hold_fail_the_export_in_the_helper_too(
     project, shared_data, data_dir
 ):

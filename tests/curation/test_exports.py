@@ -99,7 +99,9 @@ def test_a_record_keeps_its_split_once_exported(project):
     assert second.counts == {"train": 50, "test": 50, "all": 100}
 
 
-def test_records_are_read_in_id_order_in_chunks_with_what_rows_need(project, monkeypatch):
+def test_records_are_read_in_id_order_in_chunks_with_what_rows_and_splits_need(
+    project, monkeypatch
+):
     from curation import exports
     from curation.export_writer import RowBuilder
     from curation.rows import record_to_row
@@ -113,7 +115,21 @@ def test_records_are_read_in_id_order_in_chunks_with_what_rows_need(project, mon
     rows = [row for _, row in RowBuilder().rows(values)]
     expected = list(project.records.order_by("pk"))
     assert rows == [record_to_row(r) for r in expected]
-    assert [item[-2:] for item in values] == [(r.pk, r.split) for r in expected]
+    assert [item[-4:] for item in values] == [
+        (r.pk, r.split, r.content_hash, r.tool_name) for r in expected
+    ]
+
+
+def test_the_test_share_goes_to_the_records_ranked_first_by_seed_and_content_hash(project):
+    add(project, 30)
+    create_snapshot(project, None, format_name="alpaca", test_ratio=0.2, seed=5)
+    ranked = sorted(
+        project.records.values_list("pk", "content_hash"),
+        key=lambda r: (hashlib.blake2b(f"5:{r[1]}".encode(), digest_size=8).digest(), r[0]),
+    )
+    assert set(project.records.filter(split="test").values_list("pk", flat=True)) == {
+        pk for pk, _ in ranked[:6]
+    }
 
 
 def test_a_split_given_before_the_first_export_is_kept_and_counted(project):
