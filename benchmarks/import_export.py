@@ -82,11 +82,13 @@ def main() -> None:
                        capture_output=True)  # fmt: skip
         startup = time.perf_counter() - start
 
+        load_import = os.getloadavg()[0]
         import_s, import_cpu, import_rss, imported = command(
             ["import_records", str(data), "--project", "bench", "--create", "--format", "alpaca",
              "--status", "accepted"], env,
         )  # fmt: skip
         out = tmp / "export.jsonl"
+        load_export = os.getloadavg()[0]
         export_s, export_cpu, export_rss, exported = command(
             ["export_records", "--project", "bench", "--format", "alpaca", "--out", str(out)], env
         )
@@ -123,7 +125,10 @@ def main() -> None:
             f"peak RSS: import_records {import_rss:.0f} MB, export_records {export_rss:.0f} MB "
             f"(target < 300 MB: {'met' if max(import_rss, export_rss) < 300 else 'NOT met'})"
         )
-        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        print(
+            f"load average (1 min): {load_import:.2f} before import_records, "
+            f"{load_export:.2f} before export_records, {os.getloadavg()[0]:.2f} at the end"
+        )
 
 
 if __name__ == "__main__":
