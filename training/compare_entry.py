@@ -191,21 +191,20 @@ def generate(
     *,
     max_new_tokens: int,
     batch_size: int,
-    on_chunk: Any,
+    on_row: Any,
 ) -> list[Any]:
     from training.generation import generate_batch
 
     # A first call pays one-off costs (allocations, kernel selection) that no request should.
     generate_batch(model, tokenizer, prompts[:1], max_new_tokens=2, batch_size=1)
-    out = []
-    chunk = batch_size * max(1, 8 // batch_size)
-    for start in range(0, len(prompts), chunk):
-        part = prompts[start : start + chunk]
-        out += generate_batch(
-            model, tokenizer, part, max_new_tokens=max_new_tokens, batch_size=batch_size
-        )
-        on_chunk(len(part))
-    return out
+    return generate_batch(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        on_done=lambda index, generation: on_row(1),
+    )
 
 
 def parse(text: str, tools: list | None) -> tuple[str, metrics.Answer]:
@@ -245,7 +244,7 @@ def answer_contender(
         prompts,
         max_new_tokens=int(setup.get("max_new_tokens") or 256),
         batch_size=int(setup.get("batch_size") or 1),
-        on_chunk=lambda n: progress.advance(n, contender=name, stage="test"),
+        on_row=lambda n: progress.advance(n, contender=name, stage="test"),
     )
     outputs = []
     for example, generation in zip(examples, generations, strict=True):
@@ -288,7 +287,7 @@ def answer_probe(model: Any, tokenizer: Any, setup: dict, progress: Progress, na
         prompts,
         max_new_tokens=int(setup["probe"].get("max_new_tokens") or 64),
         batch_size=PROBE_BATCH,  # not timed, so batched
-        on_chunk=lambda n: progress.advance(n, contender=name, stage="probe"),
+        on_row=lambda n: progress.advance(n, contender=name, stage="probe"),
     )
     return {r["id"]: g.text for r, g in zip(rows, generations, strict=True)}
 

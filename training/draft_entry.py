@@ -11,11 +11,11 @@ The job file (JSON):
   settings    {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 8, "stop": null,
                "dtype": "float32", "seed": null, "threads": null}
 
-outputs.jsonl gets one line per record, written after each batch:
+outputs.jsonl gets one line per record, written the moment its draft is done:
   {"id", "text", "parsed", "prompt", "prompt_tokens", "completion_tokens", "latency_ms",
    "finish_reason"}
 progress.jsonl gets {"done", "total", "tokens_per_s", "eta_s", "elapsed_s"} after loading
-(done 0) and after each batch. Records already in outputs.jsonl are skipped, so a rerun after
+(done 0) and after each draft. Records already in outputs.jsonl are skipped, so a rerun after
 a crash continues. On failure the error goes to stderr and the exit status is non-zero.
 """
 
@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from training.generation import generate_batch
+from training.generation import Generation, generate_batch
 from training.modelload import ModelSource, load_model
 from training.parsing import parse_output
 from training.prompting import PromptSpec, build_messages, merge_tools, render_prompt
@@ -61,48 +61,47 @@ def run(job: dict, *, job_dir: Path) -> int:
         r["id"]: render_prompt(tokenizer, spec, r["messages"], tools=r.get("tools"))
         for r in records
     }
-    # Similar lengths share a batch, so little compute goes to padding.
-    records.sort(key=lambda r: len(tokenizer(prompts[r["id"]], add_special_tokens=False).input_ids))
-    started, generated = time.perf_counter(), 0
+    started, generated, drafted = time.perf_counter(), 0, 0
     _append(progress, _progress(done, total, generated, 0.0, len(records)))
 
-    batch_size = int(settings["batch_size"])
-    for first in range(0, len(records), batch_size):
-        chunk = records[first : first + batch_size]
-        results = generate_batch(
-            model,
-            tokenizer,
-            [prompts[r["id"]] for r in chunk],
-            max_new_tokens=int(settings["max_new_tokens"]),
-            temperature=float(settings["temperature"]),
-            batch_size=batch_size,
-            stop=settings["stop"],
-            seed=settings["seed"],
-        )
-        lines = []
-        for record, gen in zip(chunk, results, strict=True):
-            offered = merge_tools(spec.tools, record.get("tools"))
-            parsed = parse_output(gen.text, tools=offered or None)
-            lines.append(
-                {
-                    "id": record["id"],
-                    "text": gen.text,
-                    "parsed": parsed.to_dict(),
-                    "prompt": prompts[record["id"]],
-                    "prompt_tokens": gen.prompt_tokens,
-                    "completion_tokens": gen.completion_tokens,
-                    "latency_ms": round(gen.latency_s * 1000, 1),
-                    "finish_reason": gen.finish_reason,
-                }
-            )
-            generated += gen.completion_tokens
-        _append(outputs, *lines)
-        done += len(chunk)
-        drafted = first + len(chunk)
+    def save(index: int, gen: Generation) -> None:
+        # One generate_batch call over every record keeps the batch full (a finished row's
+        # place goes to the next record); each draft is saved the moment it is done, so a
+        # cancelled or killed job keeps it and a rerun resumes after it.
+        nonlocal generated, drafted
+        record = records[index]
+        offered = merge_tools(spec.tools, record.get("tools"))
+        parsed = parse_output(gen.text, tools=offered or None)
+        line = {
+            "id": record["id"],
+            "text": gen.text,
+            "parsed": parsed.to_dict(),
+            "prompt": prompts[record["id"]],
+            "prompt_tokens": gen.prompt_tokens,
+            "completion_tokens": gen.completion_tokens,
+            "latency_ms": round(gen.latency_s * 1000, 1),
+            "finish_reason": gen.finish_reason,
+        }
+        generated += gen.completion_tokens
+        drafted += 1
         elapsed = time.perf_counter() - started
+        _append(outputs, line)
         _append(
-            progress, _progress(done, total, generated, elapsed, len(records) - drafted, drafted)
+            progress,
+            _progress(done + drafted, total, generated, elapsed, len(records) - drafted, drafted),
         )
+
+    generate_batch(
+        model,
+        tokenizer,
+        [prompts[r["id"]] for r in records],
+        max_new_tokens=int(settings["max_new_tokens"]),
+        temperature=float(settings["temperature"]),
+        batch_size=int(settings["batch_size"]),
+        stop=settings["stop"],
+        seed=settings["seed"],
+        on_done=save,
+    )
     return len(records)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,11 +36,13 @@ def generate_batch(
     batch_size: int = 8,
     stop: list[str] | None = None,
     seed: int | None = None,
+    on_done: Callable[[int, Generation], None] | None = None,
 ) -> list[Generation]:
     """Complete each prompt (already rendered, e.g. by prompting.render_prompt), in order.
 
     Greedy unless temperature > 0. Generation ends at the model's end-of-sequence token or a
-    `stop` string, which is cut from the text.
+    `stop` string, which is cut from the text. `on_done(index, generation)`, if given, is called
+    as each prompt finishes (in the order they finish), e.g. to save it and report progress.
 
     Greedy decoding keeps up to `batch_size` prompts in flight. Prompts waiting for a place
     are prefilled together in one packed forward, each reusing the keys and values of the
@@ -84,6 +86,7 @@ def generate_batch(
         stop=stop,
         eos=eos,
         pad_id=pad_id,
+        on_done=on_done or (lambda index, generation: None),
     )
 
 
@@ -99,6 +102,7 @@ def _generate_chunks(
     stop: list[str] | None,
     eos: list[int],
     pad_id: int,
+    on_done: Callable[[int, Generation], None],
 ) -> list[Generation]:
     """model.generate over left-padded chunks of `batch_size` prompts (sampling, odd models)."""
     import torch
@@ -130,6 +134,7 @@ def _generate_chunks(
         new = output[:, width:].tolist()
         for i, tokens in zip(chunk, new, strict=True):
             results[i] = _finish(tokenizer, tokens, ends, stop, len(encoded[i]), elapsed)
+            on_done(i, results[i])
     return results  # type: ignore[return-value]
 
 
@@ -188,6 +193,7 @@ def _generate_greedy(
     stop: list[str] | None,
     eos: list[int],
     pad_id: int,
+    on_done: Callable[[int, Generation], None],
 ) -> list[Generation]:
     """Greedy decoding with the KV cache, up to `batch_size` rows in flight."""
     import torch
@@ -216,6 +222,7 @@ def _generate_greedy(
     def finish(row: _Row) -> None:
         elapsed = time.perf_counter() - row.started
         results[row.index] = _finish(tokenizer, row.tokens, ends, stop, row.prompt_tokens, elapsed)
+        on_done(row.index, results[row.index])
 
     with torch.inference_mode():
         while waiting or rows:

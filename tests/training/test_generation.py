@@ -467,3 +467,20 @@ def test_prompts_over_the_pack_bound_are_prefilled_in_several_forwards_with_the_
     prefills = [tokens for _, tokens, decoding in calls if not decoding]
     assert len(prefills) > 1 and max(prefills) <= longest
     assert summary(results) == reference
+
+
+def test_on_done_hears_of_every_prompt_as_it_finishes_with_its_final_result(ragged):
+    model, tokenizer, prompts = ragged
+    heard = []
+    results = generate_batch(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=24,
+        batch_size=3,
+        on_done=lambda index, generation: heard.append((index, generation)),
+    )
+    assert sorted(index for index, _ in heard) == list(range(len(prompts)))
+    assert all(results[index] is generation for index, generation in heard)
+    # Rows leave the batch as they finish, not in prompt order.
+    assert [index for index, _ in heard] != list(range(len(prompts)))
