@@ -43,6 +43,7 @@ OPEN = ""
 # the way out, so sharing the decoded object is safe.
 _SHARED_POSITIONS = tuple(ROW_FIELDS.index(name) for name in ("extra", "meta"))
 _PLAIN_POSITIONS = tuple(i for i in JSON_POSITIONS if i not in _SHARED_POSITIONS)
+_TEXT_POSITIONS = tuple(i for i in range(len(ROW_FIELDS)) if i not in JSON_POSITIONS)
 _SHARED_MAX_CHARS = 200
 _SHARED_MAX_ENTRIES = 1000
 _CODES = {"train": 0, "test": 1, OPEN: 2}
@@ -78,16 +79,16 @@ def dumper(format_name: str, template: str) -> Callable[[Row], dict]:
 
 
 def _load(value):
-    if value is None or not isinstance(value, str):
+    if value is None or not isinstance(value, str | bytes):
         return value
-    if value == "{}":
+    if value == "{}" or value == b"{}":
         return {}
     return json.loads(value)
 
 
 class RowBuilder:
-    """Rows from database value tuples: rowprep.ROW_FIELDS values (JSON columns as text), then
-    the record's pk and split (anything after those is ignored).
+    """Rows from database value tuples: rowprep.ROW_FIELDS values (text, or its UTF-8 bytes;
+    JSON columns as JSON text), then the record's pk and split (anything after is ignored).
 
     A record without a split yet takes "test" when its pk is in `to_test`, else "train"; with
     `to_test=None` it keeps the split OPEN, for write_files to settle with the plan.
@@ -104,6 +105,10 @@ class RowBuilder:
             shared.clear()
         for item in chunk:
             values = list(item[:n])
+            for i in _TEXT_POSITIONS:
+                value = values[i]
+                if value.__class__ is bytes:
+                    values[i] = value.decode()
             for i in _PLAIN_POSITIONS:
                 value = values[i]
                 if value is not None:

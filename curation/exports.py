@@ -33,7 +33,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Count, F, Max, Q, QuerySet, TextField, Value, When
+from django.db.models import Case, Count, F, Func, Max, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast
 from django.db.models.sql.constants import MULTI
 from django.utils import timezone
@@ -334,13 +334,29 @@ def export_rows(
             yield split, row
 
 
+class _Utf8(Func):
+    """A text column as its UTF-8 bytes on SQLite (CAST AS BLOB): the RowBuilder decodes it
+    once, where it would otherwise be decoded here, pickled back to UTF-8 for the writer and
+    decoded again there. As text on other databases."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(self.source_expressions[0])
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS BLOB)", params
+
+
 def _value_chunks(records: QuerySet[Record]) -> Iterator[list[tuple]]:
-    """Lists of value tuples in id order: export_writer's (ROW_FIELDS with JSON as text, pk,
-    split), then content_hash and tool_name for the SplitPlanner."""
+    """Lists of value tuples in id order: export_writer's (ROW_FIELDS as text or UTF-8 bytes,
+    JSON as JSON text; pk, split), then content_hash and tool_name for the SplitPlanner."""
     # JSON columns come as text and are decoded by the RowBuilder: Django's per-value JSON
     # converters cost more than the rest of an export together.
     columns = {
-        name: Cast(name, TextField()) if name in _JSON_FIELDS else F(name) for name in ROW_FIELDS
+        name: _Utf8(Cast(name, TextField()) if name in _JSON_FIELDS else F(name))
+        for name in ROW_FIELDS
     }
     values = (
         records.order_by("pk")

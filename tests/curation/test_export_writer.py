@@ -7,7 +7,7 @@ import json
 import pytest
 
 from curation import export_writer
-from curation.export_writer import OPEN, write_files
+from curation.export_writer import OPEN, RowBuilder, write_files
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
 
@@ -97,3 +97,15 @@ def test_an_empty_split_is_an_empty_file(tmp_path, rows):
     assert files["test"].rows == 0 and files["test"].keys == set()
     assert files["test"].sha256 == hashlib.sha256(b"").hexdigest()
     assert files["train"].rows == len(rows)
+
+
+def test_rows_are_the_same_from_text_values_and_from_their_utf8_bytes():
+    text = (
+        "instruction", "系统", "问题", "", None, None,
+        '[{"role": "user", "content": "你好"}]', None, None, None, "{}", '{"format": "alpaca"}',
+    )  # fmt: skip
+    as_bytes = tuple(v.encode() if isinstance(v, str) else v for v in text)
+    rows = [row for _, row in RowBuilder().rows([(*text, 7, "test"), (*as_bytes, 7, "test")])]
+    assert rows[0] == rows[1]
+    assert rows[0].system == "系统" and rows[0].messages == [{"role": "user", "content": "你好"}]
+    assert rows[0].meta == {"format": "alpaca"} and rows[0].index == 7
