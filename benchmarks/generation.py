@@ -154,9 +154,8 @@ def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]
     best (when B prompts always join the batch together).
     """
     import torch
-    from transformers import DynamicCache
 
-    from training.generation import _prefill
+    from training.generation import _join, _prefill
 
     prompt = round(sum(lengths) / len(lengths))
 
@@ -175,8 +174,9 @@ def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]
             prefill[size] = timed(lambda prompts=prompts: _prefill(prompts, model, None)) / size
         steps = {}
         for size in [1, *batch_sizes]:
-            cache = DynamicCache(config=model.config)
-            model(input_ids=torch.randint(100, 1000, (size, prompt)), cache=cache)
+            prompts = torch.randint(100, 1000, (size, prompt)).tolist()
+            kept = [k for _, k in _prefill(prompts, model, None)]
+            cache, _ = _join(None, None, kept, 8, model)
             at = [prompt]
 
             def step(size=size, cache=cache, at=at) -> None:

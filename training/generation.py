@@ -197,7 +197,6 @@ def _generate_greedy(
 ) -> list[Generation]:
     """Greedy decoding with the KV cache, up to `batch_size` rows in flight."""
     import torch
-    from transformers import DynamicCache
 
     ends = {*eos, pad_id}
     device = model.device
@@ -236,15 +235,17 @@ def _generate_greedy(
                 for pack in _packs([encoded[i] for i in group]):
                     prefilled += _prefill(pack, model, previous)
                     previous = (pack[-1], prefilled[-1][1])
+                joining = []
                 for index, (logits, kept) in zip(group, prefilled, strict=True):
                     row = _Row(index, len(encoded[index]), started)
                     row.tokens.append(int(logits.argmax()))
                     if finished(row):
                         finish(row)
-                        continue
-                    row_cache = DynamicCache(kept, config=model.config)
-                    cache, mask = _join(cache, mask, row_cache, device)
-                    rows.append(row)
+                    else:
+                        rows.append(row)
+                        joining.append(kept)
+                if joining:
+                    cache, mask = _join(cache, mask, joining, max_new_tokens, model)
             if not rows:
                 continue
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
@@ -402,26 +403,82 @@ def _prefill(
     return [(logits[n], [per_prompt[n] for per_prompt in layers]) for n in range(len(prompts))]
 
 
-def _join(cache: Any, mask: Any, row_cache: Any, device: Any) -> tuple[Any, Any]:
-    """Add a prefilled row to the batch, left-padding whichever side is shorter."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812 - torch's own convention
+def _roomy_layer_class() -> type:
+    from transformers.cache_utils import DynamicLayer
 
-    length = row_cache.get_seq_length()
-    if cache is None:
-        return row_cache, torch.ones((1, length), dtype=torch.long, device=device)
-    width = mask.shape[1]
-    grow, pad = max(0, length - width), max(0, width - length)
-    for layer, new in zip(cache.layers, row_cache.layers, strict=True):
-        layer.keys = torch.cat(
-            [F.pad(layer.keys, (0, 0, grow, 0)), F.pad(new.keys, (0, 0, pad, 0))]
-        )
-        layer.values = torch.cat(
-            [F.pad(layer.values, (0, 0, grow, 0)), F.pad(new.values, (0, 0, pad, 0))]
-        )
-    row_mask = torch.ones((1, length), dtype=mask.dtype, device=device)
-    mask = torch.cat([F.pad(mask, (grow, 0)), F.pad(row_mask, (pad, 0))])
-    return cache, mask
+    class RoomyLayer(DynamicLayer):
+        """A DynamicLayer whose keys and values are views into buffers with room to grow: a
+        decoding step writes its one new column in place, where DynamicLayer copies the
+        whole cache (which, for long prompts in a large batch, costs more than the step)."""
+
+        def __init__(self, keys: Any, values: Any, length: int):
+            super().__init__()
+            self.buffers = (keys, values)
+            self.device = keys.device
+            self.is_initialized = True
+            self.resize(length)
+
+        def resize(self, length: int) -> None:
+            keys, values = self.buffers
+            self.keys, self.values = keys[..., :length, :], values[..., :length, :]
+
+        def update(self, key_states: Any, value_states: Any, *args, **kwargs) -> tuple:
+            import torch
+
+            length, new = self.keys.shape[-2], key_states.shape[-2]
+            if length + new > self.buffers[0].shape[-2]:  # out of room: double it
+                self.buffers = tuple(
+                    torch.cat([kept, torch.zeros_like(kept)], dim=-2)
+                    for kept in (self.keys, self.values)
+                )
+            self.buffers[0][..., length : length + new, :] = key_states
+            self.buffers[1][..., length : length + new, :] = value_states
+            self.resize(length + new)
+            return self.keys, self.values
+
+    return RoomyLayer
+
+
+_RoomyLayer = functools.cache(_roomy_layer_class)
+
+
+def _join(
+    cache: Any, mask: Any, rows: list[list[tuple[Any, Any]]], room: int, model: Any
+) -> tuple[Any, Any]:
+    """Add prefilled rows (per-layer keys and values) to the batch, in one copy: every row is
+    left-padded to the longest, and the cache gets room for `room` more tokens."""
+    import torch
+    from transformers import DynamicCache
+
+    device = model.device
+    lengths = [kept[0][0].shape[-2] for kept in rows]
+    before = 0 if mask is None else mask.shape[1]
+    width = max(before, *lengths)
+    old = 0 if mask is None else mask.shape[0]
+    joined = DynamicCache(config=model.config)
+    layers = []
+    for n in range(len(rows[0])):
+        buffers = []
+        for side in (0, 1):
+            sample = rows[0][n][side]
+            # Zeros, not garbage, under the padding: masked scores still multiply the values.
+            buffer = sample.new_zeros(
+                (old + len(rows), sample.shape[1], width + room, sample.shape[3])
+            )
+            if cache is not None:
+                kept = cache.layers[n].keys if side == 0 else cache.layers[n].values
+                buffer[:old, :, width - before : width] = kept
+            for r, (kept, length) in enumerate(zip(rows, lengths, strict=True)):
+                buffer[old + r, :, width - length : width] = kept[n][side][0]
+            buffers.append(buffer)
+        layers.append(_RoomyLayer()(*buffers, width))
+    joined.layers = layers
+    new_mask = torch.zeros((old + len(rows), width), dtype=torch.long, device=device)
+    if mask is not None:
+        new_mask[:old, width - before :] = mask
+    for r, length in enumerate(lengths):
+        new_mask[old + r, width - length :] = 1
+    return joined, new_mask
 
 
 def _select(cache: Any, mask: Any, keep: list[int], device: Any) -> tuple[Any, Any]:
@@ -431,9 +488,10 @@ def _select(cache: Any, mask: Any, keep: list[int], device: Any) -> tuple[Any, A
     index = torch.tensor(keep, device=device)
     mask = mask[index]
     start = int(mask.any(dim=0).int().argmax())
-    for layer in cache.layers:
-        layer.keys = layer.keys[index, :, start:]
-        layer.values = layer.values[index, :, start:]
+    width = mask.shape[1] - start
+    for n, layer in enumerate(cache.layers):
+        keys, values = (buffer[index, :, start:] for buffer in layer.buffers)
+        cache.layers[n] = _RoomyLayer()(keys, values, width)
     return cache, mask[:, start:]
 
 

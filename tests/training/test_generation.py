@@ -343,7 +343,8 @@ def test_the_draft_child_writes_one_line_per_record_and_progress(tiny_model_dir,
         assert line["completion_tokens"] <= 6 and line["prompt_tokens"] > 0
         assert line["latency_ms"] > 0
     progress = [json.loads(x) for x in (tmp_path / "progress.jsonl").read_text().splitlines()]
-    assert [p["done"] for p in progress] == [0, 2, 4, 5]
+    # A line after loading, then one per draft the moment it is done.
+    assert [p["done"] for p in progress] == [0, 1, 2, 3, 4, 5]
     assert progress[-1]["total"] == 5 and progress[-1]["eta_s"] == 0
     assert progress[-1]["tokens_per_s"] > 0
 
