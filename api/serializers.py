@@ -423,7 +423,7 @@ class DraftingCreateSerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=50_000)
     max_new_tokens = serializers.IntegerField(default=192)
     temperature = serializers.FloatField(default=0.0)
-    batch_size = serializers.IntegerField(default=8)
+    batch_size = serializers.IntegerField(default=16)
     queue = serializers.CharField(default="default")
 
 

@@ -8,7 +8,7 @@ The job file (JSON):
   output_dir  where outputs.jsonl and progress.jsonl go (default: the job file's folder)
   prompt      PromptSpec fields: system_prompt, tools, template, few_shot, tool_style, mode
   records     [{"id", "messages", "tools"?}]; messages end before the answer to draft
-  settings    {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 8, "stop": null,
+  settings    {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 16, "stop": null,
                "dtype": "float32", "seed": null, "threads": null}
 
 outputs.jsonl gets one line per record, written the moment its draft is done:
@@ -33,7 +33,7 @@ from training.modelload import ModelSource, load_model
 from training.parsing import parse_output
 from training.prompting import PromptSpec, build_messages, merge_tools, render_prompt
 
-DEFAULTS = {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 8, "stop": None}
+DEFAULTS = {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 16, "stop": None}
 DEFAULTS |= {"dtype": "float32", "seed": None, "threads": None}
 
 

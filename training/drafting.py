@@ -33,7 +33,7 @@ MAX_RECORDS = 50_000
 class DraftSettings:
     max_new_tokens: int = 192
     temperature: float = 0.0
-    batch_size: int = 8
+    batch_size: int = 16
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_new_tokens <= 4096:

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, help="draft at most N records")
         parser.add_argument("--max-new-tokens", type=int, default=192)
         parser.add_argument("--temperature", type=float, default=0.0)
-        parser.add_argument("--batch-size", type=int, default=8)
+        parser.add_argument("--batch-size", type=int, default=16)
         parser.add_argument("--user", help="acting engineer (default: the first superuser)")
         parser.add_argument("--background", action="store_true", help="queue it and return")
         parser.add_argument("--wait", action="store_true", help="queue it and wait for a worker")
