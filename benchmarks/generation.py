@@ -142,42 +142,48 @@ def run(model, tokenizer, args: argparse.Namespace) -> None:
         print(f"batch {batch_size:>2} / sequential: {ratio:.2f}x, greedy outputs {same}")
         for i in differing:
             explain(model, tokenizer, prompts[i], base_out[i].text, out[i].text, i)
-    ceiling(model, lengths, base_tokens / len(prompts), args.batch_sizes)
+    ceiling(model, tokenizer, prompts, base_tokens / len(prompts), args.batch_sizes)
 
 
-def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]) -> None:
+def ceiling(model, tokenizer, prompts: list[str], new_tokens: float, batch_sizes: list[int]):
     """The best ratio batching can reach on this machine for this workload.
 
     Each record costs one prefill of its prompt plus one decode step per new token. Batching
     shares the decode steps, and prompts prefilled together (packed) cost less each: a record
     costs prefill(1) + n * step(1) alone and prefill(B) + n * step(B) / B in a batch of B, at
-    best (when B prompts always join the batch together).
+    best (when B prompts always join the batch together). Prefill is timed on this workload's
+    prompts in generate_batch's order (so shared prefixes count), steps on its first prompts.
     """
     import torch
 
     from training.generation import _join, _prefill
 
-    prompt = round(sum(lengths) / len(lengths))
+    encoded = sorted(tokenizer(p, add_special_tokens=False).input_ids for p in prompts)
 
-    def timed(call) -> float:
+    def timed(call, repeat: int = 5) -> float:
         times = []
-        for _ in range(5):
+        for _ in range(repeat):
             started = time.perf_counter()
             call()
             times.append(time.perf_counter() - started)
         return sorted(times)[len(times) // 2]
 
+    def prefill_all(size: int) -> None:
+        previous = None
+        for start in range(0, len(encoded), size):
+            pack = encoded[start : start + size]
+            previous = (pack[-1], _prefill(pack, model, previous)[-1][1])
+
     with torch.inference_mode():
-        prefill = {}
-        for size in [1, *batch_sizes]:
-            prompts = torch.randint(100, 1000, (size, prompt)).tolist()
-            prefill[size] = timed(lambda prompts=prompts: _prefill(prompts, model, None)) / size
+        prefill = {
+            size: timed(lambda size=size: prefill_all(size), 1) / len(encoded)
+            for size in [1, *batch_sizes]
+        }
         steps = {}
         for size in [1, *batch_sizes]:
-            prompts = torch.randint(100, 1000, (size, prompt)).tolist()
-            kept = [k for _, k in _prefill(prompts, model, None)]
-            cache, _ = _join(None, None, kept, 8, model)
-            at = [prompt]
+            first = (encoded * size)[:size]
+            cache, _ = _join(None, None, [k for _, k in _prefill(first, model, None)], 8, model)
+            at = [max(map(len, first))]
 
             def step(size=size, cache=cache, at=at) -> None:
                 model(
@@ -191,9 +197,9 @@ def ceiling(model, lengths: list[int], new_tokens: float, batch_sizes: list[int]
             steps[size] = timed(step)
     alone = prefill[1] + new_tokens * steps[1]
     print(
-        f"ceiling: prefill of a {prompt}-token prompt "
+        "ceiling: prefill per prompt "
         + ", ".join(
-            f"{prefill[b] * 1000:.0f} ms" + (" alone" if b == 1 else f" in a pack of {b}")
+            f"{prefill[b] * 1000:.0f} ms" + (" alone" if b == 1 else f" in packs of {b}")
             for b in prefill
         )
         + "; decode step "
