@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -45,8 +46,12 @@ def create_job(
     job = Job.objects.create(
         kind=kind, project=project, created_by=actor, params=params, total=total, queue=queue
     )
-    job.workdir = str(settings.JOBS_DIR / f"{kind}-{job.pk}")
-    Path(job.workdir).mkdir(parents=True, exist_ok=True)
+    workdir = Path(settings.JOBS_DIR) / f"{kind}-{job.pk}"
+    # A new job starts with an empty folder: one left by an earlier job with this id (after a
+    # database reset, or a rolled-back test) must not pass its outputs off as this job's.
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    job.workdir = str(workdir)
     job.save(update_fields=["workdir"])
     return job
 

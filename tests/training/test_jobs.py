@@ -103,6 +103,16 @@ def test_an_unknown_queue_is_refused():
         jobs.create_job("train", params={}, queue="nosuch")
 
 
+def test_a_new_job_never_inherits_a_folder_left_by_an_earlier_job_with_its_id(settings):
+    first = jobs.create_job("draft", params={})
+    stale = settings.JOBS_DIR / f"draft-{first.pk + 1}"
+    stale.mkdir(parents=True)
+    (stale / "outputs.jsonl").write_text('{"id": 12345, "text": "from another job"}\n')
+    job = jobs.create_job("draft", params={})
+    assert job.pk == first.pk + 1 and job.workdir == str(stale)
+    assert list(stale.iterdir()) == []
+
+
 def test_half_written_progress_lines_wait_for_their_end(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"done": 1}\n{"done": 2')
