@@ -28,6 +28,7 @@ import json
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ def generate(
     *,
     max_new_tokens: int,
     batch_size: int,
-    on_row: Any,
+    on_row: Callable[[], None],
 ) -> list[Any]:
     from training.generation import generate_batch
 
@@ -203,7 +204,7 @@ def generate(
         prompts,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
-        on_done=lambda index, generation: on_row(1),
+        on_done=lambda index, generation: on_row(),
     )
 
 
@@ -244,7 +245,7 @@ def answer_contender(
         prompts,
         max_new_tokens=int(setup.get("max_new_tokens") or 256),
         batch_size=int(setup.get("batch_size") or 1),
-        on_row=lambda n: progress.advance(n, contender=name, stage="test"),
+        on_row=lambda: progress.advance(1, contender=name, stage="test"),
     )
     outputs = []
     for example, generation in zip(examples, generations, strict=True):
@@ -287,7 +288,7 @@ def answer_probe(model: Any, tokenizer: Any, setup: dict, progress: Progress, na
         prompts,
         max_new_tokens=int(setup["probe"].get("max_new_tokens") or 64),
         batch_size=PROBE_BATCH,  # not timed, so batched
-        on_row=lambda n: progress.advance(n, contender=name, stage="probe"),
+        on_row=lambda: progress.advance(1, contender=name, stage="probe"),
     )
     return {r["id"]: g.text for r, g in zip(rows, generations, strict=True)}
 

@@ -403,43 +403,42 @@ def _prefill(
     return [(logits[n], [per_prompt[n] for per_prompt in layers]) for n in range(len(prompts))]
 
 
+@functools.cache
 def _roomy_layer_class() -> type:
     from transformers.cache_utils import DynamicLayer
 
     class RoomyLayer(DynamicLayer):
         """A DynamicLayer whose keys and values are views into buffers with room to grow: a
         decoding step writes its one new column in place, where DynamicLayer copies the
-        whole cache (which, for long prompts in a large batch, costs more than the step)."""
+        whole cache (which, for long prompts in a large batch, costs more than the step).
+
+        _join reserves room for every token a row can still get, so the buffers never fill
+        up (writing past them would fail loudly, not corrupt the cache)."""
 
         def __init__(self, keys: Any, values: Any, length: int):
             super().__init__()
             self.buffers = (keys, values)
             self.device = keys.device
             self.is_initialized = True
-            self.resize(length)
+            self._resize(length)
 
-        def resize(self, length: int) -> None:
+        def _resize(self, length: int) -> None:
             keys, values = self.buffers
             self.keys, self.values = keys[..., :length, :], values[..., :length, :]
 
         def update(self, key_states: Any, value_states: Any, *args, **kwargs) -> tuple:
-            import torch
-
             length, new = self.keys.shape[-2], key_states.shape[-2]
-            if length + new > self.buffers[0].shape[-2]:  # out of room: double it
-                self.buffers = tuple(
-                    torch.cat([kept, torch.zeros_like(kept)], dim=-2)
-                    for kept in (self.keys, self.values)
-                )
             self.buffers[0][..., length : length + new, :] = key_states
             self.buffers[1][..., length : length + new, :] = value_states
-            self.resize(length + new)
+            self._resize(length + new)
             return self.keys, self.values
 
     return RoomyLayer
 
 
-_RoomyLayer = functools.cache(_roomy_layer_class)
+def _roomy_layer(keys: Any, values: Any, length: int) -> Any:
+    """A cache layer over `keys` and `values` buffers whose first `length` columns are used."""
+    return _roomy_layer_class()(keys, values, length)
 
 
 def _join(
@@ -451,7 +450,7 @@ def _join(
     from transformers import DynamicCache
 
     device = model.device
-    lengths = [kept[0][0].shape[-2] for kept in rows]
+    lengths = [row[0][0].shape[-2] for row in rows]
     before = 0 if mask is None else mask.shape[1]
     width = max(before, *lengths)
     old = 0 if mask is None else mask.shape[0]
@@ -466,12 +465,12 @@ def _join(
                 (old + len(rows), sample.shape[1], width + room, sample.shape[3])
             )
             if cache is not None:
-                kept = cache.layers[n].keys if side == 0 else cache.layers[n].values
-                buffer[:old, :, width - before : width] = kept
-            for r, (kept, length) in enumerate(zip(rows, lengths, strict=True)):
-                buffer[old + r, :, width - length : width] = kept[n][side][0]
+                layer = cache.layers[n]
+                buffer[:old, :, width - before : width] = (layer.keys, layer.values)[side]
+            for r, (row, length) in enumerate(zip(rows, lengths, strict=True)):
+                buffer[old + r, :, width - length : width] = row[n][side][0]
             buffers.append(buffer)
-        layers.append(_RoomyLayer()(*buffers, width))
+        layers.append(_roomy_layer(*buffers, width))
     joined.layers = layers
     new_mask = torch.zeros((old + len(rows), width), dtype=torch.long, device=device)
     if mask is not None:
@@ -491,7 +490,7 @@ def _select(cache: Any, mask: Any, keep: list[int], device: Any) -> tuple[Any, A
     width = mask.shape[1] - start
     for n, layer in enumerate(cache.layers):
         keys, values = (buffer[index, :, start:] for buffer in layer.buffers)
-        cache.layers[n] = _RoomyLayer()(keys, values, width)
+        cache.layers[n] = _roomy_layer(keys, values, width)
     return cache, mask[:, start:]
 
 

@@ -161,11 +161,10 @@ def test_rows_ending_at_different_lengths_match_model_generate_at_every_batch_si
         assert summary(results) == reference
 
 
-def record_calls(model):
-    """(rows, tokens, decoding) of input_ids in every forward call, and the hook to remove.
-
-    Decoding calls extend the batch's cache; prefill calls (one packed row) keep none.
-    """
+def generate_recording_calls(model, tokenizer, prompts, **options):
+    """generate_batch's results, and (rows, tokens, decoding) of input_ids in every forward
+    call it made. Decoding calls extend the batch's cache; prefill calls (one packed row) keep
+    none."""
     calls = []
     hook = model.register_forward_pre_hook(
         lambda _, args, kwargs: calls.append(
@@ -173,16 +172,17 @@ def record_calls(model):
         ),
         with_kwargs=True,
     )
-    return calls, hook
+    try:
+        return generate_batch(model, tokenizer, prompts, **options), calls
+    finally:
+        hook.remove()
 
 
 def test_a_finished_row_leaves_the_batch_and_the_next_prompt_takes_its_place(ragged):
     model, tokenizer, prompts = ragged
-    calls, hook = record_calls(model)
-    try:
-        results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=3)
-    finally:
-        hook.remove()
+    results, calls = generate_recording_calls(
+        model, tokenizer, prompts, max_new_tokens=24, batch_size=3
+    )
     steps = [rows for rows, _, decoding in calls if decoding]
     assert max(steps) == 3
     # Each prompt's first token comes from its prefill, then one row per later token that is
@@ -195,11 +195,9 @@ def test_a_finished_row_leaves_the_batch_and_the_next_prompt_takes_its_place(rag
 
 def test_prompts_waiting_for_a_place_are_prefilled_together_in_one_forward(ragged):
     model, tokenizer, prompts = ragged
-    calls, hook = record_calls(model)
-    try:
-        results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=8)
-    finally:
-        hook.remove()
+    results, calls = generate_recording_calls(
+        model, tokenizer, prompts, max_new_tokens=24, batch_size=8
+    )
     prefills = [(rows, tokens) for rows, tokens, decoding in calls if not decoding]
     # All the prompts fit the first batch: one packed forward, one row, holds their tokens
     # (but for the prefix each shares with the one before).
@@ -212,11 +210,9 @@ def test_a_shared_prompt_prefix_is_computed_once(tiny):
     system = "You answer questions about the weather. " * 8
     spec = PromptSpec(system_prompt=system)
     prompts = [render_prompt(tokenizer, spec, [{"role": "user", "content": q}]) for q in QUESTIONS]
-    calls, hook = record_calls(model)
-    try:
-        results = generate_batch(model, tokenizer, prompts, max_new_tokens=6, batch_size=4)
-    finally:
-        hook.remove()
+    results, calls = generate_recording_calls(
+        model, tokenizer, prompts, max_new_tokens=6, batch_size=4
+    )
     prefix = len(tokenizer(system, add_special_tokens=False)["input_ids"])
     prompt_tokens = sum(g.prompt_tokens for g in results)
     fed = sum(rows * tokens for rows, tokens, decoding in calls if not decoding)
@@ -460,11 +456,9 @@ def test_prompts_over_the_pack_bound_are_prefilled_in_several_forwards_with_the_
     reference = summary(generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=8))
     longest = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
     monkeypatch.setattr(generation, "PACK_TOKENS", longest)
-    calls, hook = record_calls(model)
-    try:
-        results = generate_batch(model, tokenizer, prompts, max_new_tokens=24, batch_size=8)
-    finally:
-        hook.remove()
+    results, calls = generate_recording_calls(
+        model, tokenizer, prompts, max_new_tokens=24, batch_size=8
+    )
     prefills = [tokens for _, tokens, decoding in calls if not decoding]
     assert len(prefills) > 1 and max(prefills) <= longest
     assert summary(results) == reference
