@@ -26,7 +26,10 @@ Rows it accepts (one JSON object per row):
 
 It writes to the config's directory: progress.jsonl (a line per optimizer step: done, total,
 step, epoch, loss, lr, tokens_per_s, elapsed_s, eta_s, real_token_share; eval lines add
-eval_loss) and result.json; and to output_dir: adapter/ (adapter_model.safetensors, adapter
+eval_loss) and result.json (train_loss, eval_loss; train_seconds: the loop alone, evaluations
+excluded; wall_seconds: the whole child, from before torch is imported to after the save;
+peak_rss_mb: this process's peak resident memory; tokens_per_second: real, non-padding tokens
+per loop second; rows_per_second); and to output_dir: adapter/ (adapter_model.safetensors, adapter
 config, tokenizer with its chat template), merged/ when asked, metrics.jsonl, manifest.json.
 SIGTERM stops it within a step; it then exits with code 143 and writes no result.
 """
@@ -38,6 +41,7 @@ import json
 import math
 import os
 import random
+import resource
 import signal
 import sys
 import time
@@ -56,6 +60,9 @@ from training.prompting import (
 )
 
 EXIT_STOPPED = 128 + signal.SIGTERM
+# The child's clock starts here, before torch is imported: a run's wall_seconds covers
+# imports, model load, tokenisation, the loop, the final evaluation and the save.
+CHILD_STARTED = time.perf_counter()
 
 
 class Stopped(Exception):
@@ -439,7 +446,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         )
         return float(sums[0] / sums[1]) if sums[1] else None
 
-    step, epoch, real, padded, train_seconds = 0, 0, 0, 0, 0.0
+    step, epoch, real, padded, train_seconds, rows_trained = 0, 0, 0, 0, 0.0, 0
     step_losses: list[float] = []
     eval_loss = None
     started = time.perf_counter()
@@ -461,6 +468,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
                 step_loss += float(loss_sum.detach()) / count
                 real += int(data["attention_mask"].sum())
                 padded += data["attention_mask"].numel()
+                rows_trained += len(data["input_ids"])
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -495,11 +503,13 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     eval_loss = evaluate()
     progress.write(step=step, eval_loss=eval_loss, done=step, total=total)
     last = step_losses[-min(len(step_losses), steps_per_epoch) :]
+    rows_seen = rows_trained * world
     result = {
         "train_loss": sum(last) / len(last),
         "eval_loss": eval_loss,
         "train_seconds": round(train_seconds, 3),
         "tokens_per_second": round(real * world / train_seconds, 1) if train_seconds else None,
+        "rows_per_second": round(rows_seen / train_seconds, 3) if train_seconds else None,
         "real_token_share": round(real / padded, 4) if padded else None,
         "rows": len(train.input_ids),
         "test_rows": len(test.input_ids),
@@ -634,6 +644,7 @@ def train_dpo(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         "eval_loss": eval_loss,
         "train_seconds": round(train_seconds, 3),
         "tokens_per_second": round(real_tokens * epochs / train_seconds, 1),
+        "rows_per_second": round(len(kept) * epochs / train_seconds, 3),
         "real_token_share": None,
         "rows": len(kept),
         "dropped_rows": len(train_rows) - len(kept),  # the prompt alone filled max_length
@@ -658,6 +669,15 @@ def versions() -> dict:
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def job_figures() -> dict:
+    """The whole child's wall time so far and its peak resident memory (this process)."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {
+        "wall_seconds": round(time.perf_counter() - CHILD_STARTED, 3),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+    }
 
 
 def run(config_path: str | Path) -> dict:
@@ -695,6 +715,7 @@ def run(config_path: str | Path) -> dict:
     }
     trainer = train_dpo if cfg.method == "dpo" else train_sft
     result = trainer(setup, cfg, ctx) | {"precision": precision, "device": device}
+    result |= job_figures()
     if int(os.environ.get("RANK", "0")) != 0:
         return result
     manifest = {

@@ -57,9 +57,17 @@ def test_inline_json_last_line_has_the_contract(project, people, accepted, tiny_
     last = json.loads(out.getvalue().strip().splitlines()[-1])
     assert last["status"] == "succeeded", last
     required = ("run", "train_loss", "eval_loss", "train_seconds", "tokens_per_second", "rows")
+    required += ("wall_seconds", "peak_rss_mb", "rows_per_second")
     assert set(required) <= set(last)
     assert math.isfinite(last["train_loss"]) and last["tokens_per_second"] > 0
     assert last["rows"] >= 1 and Path(last["adapter_path"], "adapter_model.safetensors").is_file()
+    # The whole child (importing torch, loading, tokenising, evaluating, saving) takes longer
+    # than its two optimizer steps; a child that has imported torch holds well over 50 MB.
+    assert 0 < last["train_seconds"] < last["wall_seconds"]
+    assert last["peak_rss_mb"] > 50
+    assert last["tokens_per_second"] > 0 and last["rows_per_second"] > 0
+    # real tokens per loop second: at most the padded batches' tokens in that time
+    assert last["tokens_per_second"] * last["train_seconds"] <= 2 * 2 * 128 * 1.01
 
 
 def test_an_unknown_base_model_names_the_known_ones(project, people):

@@ -113,6 +113,23 @@ def test_the_run_page_polls_while_running_and_shows_a_failure(client_for, projec
     assert 'hx-trigger="every 2s"' not in page
 
 
+def test_the_run_page_shows_the_four_timing_figures(client_for, project, people, setup):
+    base, snapshot = setup
+    run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
+    result = {"train_seconds": 41.5, "wall_seconds": 73.25, "peak_rss_mb": 912.4}
+    result |= {"tokens_per_second": 187.3, "rows": 58, "adapter_path": "/x"}
+    Job.objects.filter(pk=run.job_id).update(status=Job.Status.SUCCEEDED, result=result)
+    page = client_for("engineer").get(reverse("training:run", args=[project.slug, run.pk]))
+    html = page.content.decode()
+    for label, value in (
+        ("Train seconds", "41.5"),
+        ("Job wall seconds", "73.25"),
+        ("Peak memory (MB)", "912.4"),
+        ("Real tokens/s", "187.3"),
+    ):
+        assert f"<dt>{label}</dt><dd>{value}</dd>" in html
+
+
 def test_cancel_from_the_page_stops_a_queued_run(client_for, project, people, setup):
     base, snapshot = setup
     run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
