@@ -24,7 +24,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from curation import dedup, exports, imports, selectors
+from curation import dedup, exports, imports, selectors, shown
 from curation.errors import CurationError
 from curation.formats import FORMATS
 from curation.models import ExportSnapshot, Project, Record, Role
@@ -108,7 +108,13 @@ def import_page(request: HttpRequest, slug: str) -> HttpResponse:
         "state": "uploaded",
     }
     _save_state(folder, state)
-    context = _import_context(project, preview=preview, token=token, state=state)
+    context = _import_context(
+        project,
+        preview=preview,
+        preview_rows=[shown.shown_row(row) for row in preview.rows],
+        token=token,
+        state=state,
+    )
     return render(request, "curation/data/import.html", context)
 
 

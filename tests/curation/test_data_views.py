@@ -56,6 +56,36 @@ def test_upload_shows_a_preview_and_writes_nothing_until_confirmed(
     assert project.records.count() == 992
 
 
+@pytest.mark.parametrize("shape", ["openai", "bare"])
+def test_the_preview_reads_tools_of_either_shape_and_shows_calls_and_results(
+    client_for, project, shared_data, shape
+):
+    """LLaMA-Factory's glaive file carries OpenAI-shaped tools once read: the preview was an
+    HTTP 500. Bare tools ({"name", "parameters"}) read the same."""
+    client = client_for("engineer")
+    if shape == "bare":  # OpenAI chat JSONL whose tools are bare function schemas
+        from curation.formats import FORMATS
+
+        with open(shared_data / "glaive_toolcall_zh_demo.json", encoding="utf-8") as f:
+            rows = list(FORMATS["sharegpt"].read(f))[:3]
+        lines = [
+            {"messages": r.messages, "tools": [t["function"] for t in r.tools or []]} for r in rows
+        ]
+        name = "bare.jsonl"
+        data = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines).encode()
+    else:
+        name = "glaive_toolcall_zh_demo.json"
+        data = (shared_data / name).read_bytes()
+    response = upload(client, project, name, data)
+    page = response.content.decode()
+    assert response.status_code == 200, page[:500]
+    assert "<code>generate_invoice</code>" in page  # the row's tools, by name
+    assert '<code class="call">generate_invoice(' in page  # a mid-conversation call
+    assert "result of generate_invoice" in page  # its result, named for the call
+    assert page.index('id="import-status"') < page.index('id="preview"')  # result block first
+    assert not Record.objects.exists()
+
+
 @pytest.mark.parametrize(
     "name,data,message",
     [
