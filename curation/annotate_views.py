@@ -380,11 +380,14 @@ def history(request: HttpRequest, pk: int) -> HttpResponse:
     if workflow.role_in(record.project, request.user) == Role.ANNOTATOR:
         # Blind overlap: annotators do not see others' answers in the history.
         events = [e for e in events if e.actor_id == request.user.pk or e.action != "annotate"]
-    return render(
-        request,
-        "curation/annotate/history.html",
-        {"record": record, "events": events, "project": record.project},
-    )
+    context = {
+        "record": record,
+        "events": events,
+        "project": record.project,
+        **_roles(record.project, request.user),
+    }
+    # The editor's side panel fetches the fragment; opened directly it is a page.
+    return _page(request, "curation/annotate/history.html", "history", context)
 
 
 # --- review ------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ FORM = (200, 302, 400, 409)
 TABLE: dict[str, dict[str, Access]] = {
     # --- public ---------------------------------------------------------------------------
     "health": {"GET": everyone(200)},
+    "favicon": {"GET": everyone(302)},
     "login": {"GET": everyone(200)},
     "logout": {"POST": everyone(302)},
     "set_language": {"POST": everyone(302)},

@@ -273,3 +273,12 @@ def test_engineers_version_the_guidelines(shop, client_for):
 def test_history_lists_who_did_what(shop, claimed, client_for):
     html = client_for("annotator").get(reverse("curation:record_history", args=[claimed.pk]))
     assert "claim" in html.content.decode() and "anna" in html.content.decode()
+
+
+def test_history_opened_directly_is_a_whole_page(shop, claimed, client_for):
+    client = client_for("annotator")
+    url = reverse("curation:record_history", args=[claimed.pk])
+    page = client.get(url).content.decode()
+    assert "<html" in page and "css/annotate.css" in page and "anna" in page
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and 'data-action="close-history"' in fragment
