@@ -159,6 +159,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Curate LLM fine-tuning data, train LoRA adapters and compare models.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

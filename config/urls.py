@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -25,7 +25,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("account/api-tokens/", api_tokens, name="api_tokens"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
+    # Signed in only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); the page sends a visitor to
+    # the login page, the schema answers a script 401 like the rest of the API.
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api_schema")),
+        name="api_docs",
+    ),
     path("api/", include("api.urls")),
     path("v1/models", openai_views.list_models, name="openai_models"),
     path("v1/chat/completions", openai_views.chat_completions, name="openai_chat"),

@@ -53,8 +53,8 @@ TABLE: dict[str, dict[str, Access]] = {
     "login": {"GET": everyone(200)},
     "logout": {"POST": everyone(302)},
     "set_language": {"POST": everyone(302)},
-    "api_schema": {"GET": everyone(200)},
-    "api_docs": {"GET": everyone(200)},
+    "api_schema": {"GET": signed_in(200, anonymous=401)},
+    "api_docs": {"GET": signed_in(200)},
     # Own token auth (OpenAI clients); a session does not count.
     "openai_models": {"GET": everyone(401)},
     "openai_chat": {"POST": everyone(401)},

@@ -52,8 +52,8 @@ def fuzz_target(live_server, project, people, shared_data):
 
 
 def test_the_api_holds_to_its_schema_under_fuzzing(fuzz_target):
-    schema = schemathesis.openapi.from_url(f"{fuzz_target['url']}/api/schema/")
     headers = {"Authorization": f"Token {fuzz_target['token']}"}
+    schema = schemathesis.openapi.from_url(f"{fuzz_target['url']}/api/schema/", headers=headers)
     tried, failures = 0, []
     for result in schema.get_all_operations():
         operation = result.ok()
