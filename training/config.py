@@ -51,6 +51,9 @@ class RunConfig:
     precision: str = "auto"
     seed: int = 0
     grouping: str = "length"
+    # SFT: each batch's rows end to end in one sequence, no padding, the prefix they share
+    # computed once (entry.pack); the same loss as padded batches. False: padded batches.
+    packing: bool = True
     answer_only_loss: bool = True
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0

@@ -60,6 +60,7 @@ from training.prompting import (
 )
 
 EXIT_STOPPED = 128 + signal.SIGTERM
+STEP_LABEL = "tunedesk.step"  # torch.profiler labels: benchmarks/training.py reads them
 # The child's clock starts here, before torch is imported: a run's wall_seconds covers
 # imports, model load, tokenisation, the loop, the final evaluation and the save.
 CHILD_STARTED = time.perf_counter()
@@ -295,12 +296,128 @@ def collate(encoded: Encoded, batch: list[int], pad_id: int) -> dict:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+@dataclass
+class Pack:
+    """A batch's rows end to end in one sequence, without padding.
+
+    The prefix every row of the batch shares (the long system prompt and tool schemas of a
+    tool-calling project) is computed once, at [0, prefix); each row's own tokens follow in
+    its span, with its own position ids, and attend to the shared prefix and to themselves
+    only (_packed_training_attention): the same numbers as the rows computed one by one.
+    `head` lists the packed positions whose next token is trained and `targets` those tokens,
+    row by row: the LM head runs there only.
+    """
+
+    input_ids: Any
+    position_ids: Any
+    spans: list[tuple[int, int]]
+    prefix: int
+    head: Any
+    targets: Any
+    real: int  # tokens of the rows as given (what padding-free batches would hold)
+    rows: int
+
+    @property
+    def computed(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+def pack(encoded: Encoded, batch: list[int]) -> Pack:
+    import torch
+
+    rows = [encoded.input_ids[i] for i in batch]
+    prefix = 0
+    if len(rows) > 1:
+        limit = min(len(r) for r in rows) - 1  # every row keeps a token of its own
+        first = rows[0]
+        while prefix < limit and all(r[prefix] == first[prefix] for r in rows):
+            prefix += 1
+    ids, positions, spans, head, targets = list(rows[0][:prefix]), list(range(prefix)), [], [], []
+    for i, row in zip(batch, rows, strict=True):
+        start = len(ids)
+        ids += row[prefix:]
+        positions += range(prefix, len(row))
+        spans.append((start, len(ids)))
+        labels = encoded.labels[i]
+        for t in range(len(row) - 1):
+            if labels[t + 1] != -100:
+                head.append(t if t < prefix else start + t - prefix)
+                targets.append(labels[t + 1])
+    return Pack(
+        input_ids=torch.tensor([ids]),
+        position_ids=torch.tensor([positions]),
+        spans=spans,
+        prefix=prefix,
+        head=torch.tensor(head, dtype=torch.long),
+        targets=torch.tensor(targets, dtype=torch.long),
+        real=sum(len(r) for r in rows),
+        rows=len(rows),
+    )
+
+
+_PACKED = "tunedesk_packed_training"
+_current_pack: Any = None  # the Pack being computed (one forward at a time per process)
+
+
+def _packed_training_attention(module: Any, query: Any, key: Any, value: Any, mask: Any, **kw):
+    """Attention of a Pack: the shared prefix causally on itself, then each row's own tokens
+    on the prefix and causally on themselves; never on another row."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    pack, outputs = _current_pack, []
+    prefix = pack.prefix
+    if prefix:
+        out, _ = sdpa_attention_forward(
+            module, query[:, :, :prefix], key[:, :, :prefix], value[:, :, :prefix], None, **kw
+        )
+        outputs.append(out)
+    for start, end in pack.spans:
+        q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
+        rows_mask = None
+        if prefix:
+            k = torch.cat([key[:, :, :prefix], k], dim=2)
+            v = torch.cat([value[:, :, :prefix], v], dim=2)
+            n = end - start
+            rows = torch.arange(n, device=query.device)[:, None] + prefix
+            rows_mask = (torch.arange(prefix + n, device=query.device)[None] <= rows)[None, None]
+        out, _ = sdpa_attention_forward(module, q, k, v, rows_mask, **kw)
+        outputs.append(out)
+    return torch.cat(outputs, dim=1), None
+
+
+def _register_packed_training() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(_PACKED, _packed_training_attention)
+    AttentionMaskInterface.register(_PACKED, lambda *args, **kwargs: None)
+
+
+def can_pack(model: Any) -> bool:
+    """Packing needs a decoder whose attention goes through transformers' attention interface
+    with rotary positions from position_ids (Llama, Qwen2, Mistral without a sliding window,
+    SmolLM...); anything else trains on padded batches."""
+    config = model.config
+    return (
+        config.model_type in {"llama", "qwen2", "qwen3", "mistral", "smollm3"}
+        and not getattr(config, "sliding_window", None)
+        and getattr(config, "_attn_implementation", None) in ("sdpa", "eager", _PACKED)
+    )
+
+
 # --- the SFT loop ---------------------------------------------------------------------------
+
+
+def loss_model_fast(loss_model: Any) -> bool:
+    """Whether the loss module computes the head itself (the packed path needs it)."""
+    return bool(getattr(getattr(loss_model, "module", loss_model), "fast", False))
 
 
 def _loss_module(peft_model: Any) -> Any:
     import torch
     import torch.nn.functional as F
+    from torch.profiler import record_function
 
     class AnswerLoss(torch.nn.Module):
         """Summed loss over trained tokens, with logits computed only where labels are.
@@ -320,7 +437,11 @@ def _loss_module(peft_model: Any) -> Any:
             )
             self.fast = not special and hasattr(causal, "get_decoder")
 
-        def forward(self, input_ids: Any, attention_mask: Any, labels: Any) -> tuple[Any, Any]:
+        def forward(
+            self, input_ids: Any = None, attention_mask: Any = None, labels: Any = None, pack=None
+        ) -> tuple[Any, Any]:
+            if pack is not None:
+                return self.packed(pack)
             targets = labels[:, 1:]
             keep = targets != -100
             count = keep.sum()
@@ -331,8 +452,29 @@ def _loss_module(peft_model: Any) -> Any:
             hidden = causal.get_decoder()(
                 input_ids=input_ids, attention_mask=attention_mask, use_cache=False
             ).last_hidden_state
-            logits = causal.get_output_embeddings()(hidden[:, :-1][keep]).float()
-            return F.cross_entropy(logits, targets[keep], reduction="sum"), count
+            with record_function("lm_head_and_loss"):
+                logits = causal.get_output_embeddings()(hidden[:, :-1][keep]).float()
+                return F.cross_entropy(logits, targets[keep], reduction="sum"), count
+
+        def packed(self, pack: Pack) -> tuple[Any, Any]:
+            global _current_pack
+            causal = self.model.get_base_model()
+            config = causal.config
+            implementation, config._attn_implementation = config._attn_implementation, _PACKED
+            _current_pack = pack
+            try:
+                hidden = causal.get_decoder()(
+                    input_ids=pack.input_ids,
+                    position_ids=pack.position_ids,
+                    use_cache=False,
+                ).last_hidden_state[0]
+            finally:
+                config._attn_implementation = implementation
+                _current_pack = None
+            with record_function("lm_head_and_loss"):
+                logits = causal.get_output_embeddings()(hidden[pack.head]).float()
+                loss = F.cross_entropy(logits, pack.targets, reduction="sum")
+            return loss, pack.targets.new_tensor(len(pack.targets))
 
     return AnswerLoss(peft_model)
 
@@ -383,6 +525,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     import torch
     from accelerate import Accelerator
     from peft import get_peft_model
+    from torch.profiler import record_function
 
     accelerator = Accelerator(cpu=ctx["device"] == "cpu")
     progress = Progress(ctx["workdir"], ctx["output_dir"], enabled=accelerator.is_main_process)
@@ -425,6 +568,23 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     pad_id = tokenizer.pad_token_id
+    packing = cfg.packing and loss_model_fast(loss_model) and can_pack(model)
+    if packing:
+        _register_packed_training()
+
+    def inputs(encoded: Encoded, batch: list[int]) -> dict:
+        """The loss module's keyword arguments for one micro-batch, on the device."""
+        if packing:
+            made = pack(encoded, batch)
+            for name in ("input_ids", "position_ids", "head", "targets"):
+                setattr(made, name, getattr(made, name).to(accelerator.device))
+            return {"pack": made}
+        return {k: v.to(accelerator.device) for k, v in collate(encoded, batch, pad_id).items()}
+
+    def trained_count(data: dict) -> int:
+        if "pack" in data:
+            return len(data["pack"].targets)
+        return int((data["labels"][:, 1:] != -100).sum())
 
     def evaluate() -> float | None:
         if not test.input_ids:
@@ -434,10 +594,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         batches = length_grouped_batches(test.lengths, cfg.batch_size, seed=0)
         with torch.no_grad():
             for batch in batches[rank::world]:
-                data = {
-                    k: v.to(accelerator.device) for k, v in collate(test, batch, pad_id).items()
-                }
-                loss_sum, count = loss_model(**data)
+                loss_sum, count = loss_model(**inputs(test, batch))
                 total_loss += float(loss_sum)
                 total_count += int(count)
         loss_model.train()
@@ -447,6 +604,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         return float(sums[0] / sums[1]) if sums[1] else None
 
     step, epoch, real, padded, train_seconds, rows_trained = 0, 0, 0, 0, 0.0, 0
+    computed = 0  # tokens through the decoder: a shared prefix once per batch, padding too
     step_losses: list[float] = []
     eval_loss = None
     started = time.perf_counter()
@@ -458,20 +616,31 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         for index, group in enumerate(groups):
             if step >= total:
                 break
-            collated = [collate(train, b, pad_id) for b in group]
-            count = sum(int((c["labels"][:, 1:] != -100).sum()) for c in collated) or 1
+            labelled = record_function(STEP_LABEL)
+            labelled.__enter__()
+            with record_function("collate"):
+                collated = [inputs(train, b) for b in group]
+                count = sum(trained_count(c) for c in collated) or 1
             step_loss = 0.0
             for data in collated:
-                data = {k: v.to(accelerator.device) for k, v in data.items()}
                 loss_sum, _ = loss_model(**data)
                 accelerator.backward(loss_sum / count)
                 step_loss += float(loss_sum.detach()) / count
-                real += int(data["attention_mask"].sum())
-                padded += data["attention_mask"].numel()
-                rows_trained += len(data["input_ids"])
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+                if "pack" in data:
+                    real += data["pack"].real
+                    padded += data["pack"].real
+                    computed += data["pack"].computed
+                    rows_trained += data["pack"].rows
+                else:
+                    real += int(data["attention_mask"].sum())
+                    padded += data["attention_mask"].numel()
+                    computed += data["attention_mask"].numel()
+                    rows_trained += len(data["input_ids"])
+            with record_function("optimizer"):
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            labelled.__exit__(None, None, None)
             step += 1
             step_losses.append(step_loss)
             train_seconds = time.perf_counter() - started
@@ -511,6 +680,8 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         "tokens_per_second": round(real * world / train_seconds, 1) if train_seconds else None,
         "rows_per_second": round(rows_seen / train_seconds, 3) if train_seconds else None,
         "real_token_share": round(real / padded, 4) if padded else None,
+        "computed_tokens": computed * world,
+        "packing": packing,
         "rows": len(train.input_ids),
         "test_rows": len(test.input_ids),
         "steps": step,
