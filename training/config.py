@@ -65,6 +65,10 @@ class RunConfig:
     # "short": train on the record alone (its own tools kept), so the tuned model needs no
     # long prompt at inference; "full": the project's system prompt and tool schemas too.
     prompt: str = "short"
+    # Replay: this share of the rows trained on are general instruction rows from a shipped
+    # set (training/replay), so the tuned model keeps answering general questions in text.
+    replay: float = 0.0
+    replay_set: str = "general"
 
     def __post_init__(self) -> None:
         if self.learning_rate is None and self.method in DEFAULT_LEARNING_RATE:
@@ -136,6 +140,25 @@ class RunConfig:
             f"{self.prompt!r} is unknown.",
             "use short (record only) or full (system prompt and tool schemas)",
         )
+        need(
+            isinstance(self.replay, int | float) and 0 <= self.replay <= 0.5,
+            "replay",
+            f"{self.replay!r} is not a share in [0, 0.5].",
+            "0.1 mixes one general row in ten; 0 turns replay off",
+        )
+        need(
+            not self.replay or self.method == "sft",
+            "replay",
+            "applies to SFT only (general rows have no chosen/rejected answers).",
+            "set replay to 0 for DPO",
+        )
+        if self.replay:
+            from training.replay import ReplayError, set_path
+
+            try:
+                set_path(self.replay_set)
+            except ReplayError as exc:
+                raise ConfigError("replay_set", str(exc)) from exc
         need(self.beta > 0, "beta", f"{self.beta!r} is not positive.", "DPO's beta is ~0.1")
         need(
             isinstance(self.seed, int) and not isinstance(self.seed, bool),

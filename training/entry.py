@@ -830,6 +830,15 @@ def train_dpo(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
 # --- main -----------------------------------------------------------------------------------
 
 
+def replay_rows(cfg: RunConfig, train_rows: list[dict]) -> tuple[list[dict], dict]:
+    """The task rows with the replay set's general rows mixed in, and the manifest's record."""
+    from training.replay import load_set, mix
+
+    general, sha256 = load_set(cfg.replay_set)
+    rows, record = mix(train_rows, general, share=cfg.replay, seed=cfg.seed)
+    return rows, {"set": cfg.replay_set, "sha256": sha256, **record}
+
+
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -871,6 +880,9 @@ def run(config_path: str | Path) -> dict:
     ]
     if not train_rows:
         raise DataError("data.train", "has no rows.", hint="export a snapshot with a train split")
+    replay = None
+    if cfg.replay:
+        train_rows, replay = replay_rows(cfg, train_rows)
     use_cpu = cfg.use_cpu if cfg.use_cpu is not None else not torch.cuda.is_available()
     device = "cpu" if use_cpu else "cuda"
     precision = resolve_precision(cfg.precision, device=device)
@@ -895,6 +907,7 @@ def run(config_path: str | Path) -> dict:
         "requested_precision": cfg.precision,
         "versions": versions(),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "replay": replay,
         "result": result,
     }
     (output_dir / "manifest.json").write_text(

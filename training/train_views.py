@@ -30,6 +30,7 @@ HYPER = (
     "precision",
     "seed",
     "prompt",
+    "replay",
 )
 
 
@@ -86,6 +87,18 @@ class LaunchForm(forms.Form):
         ],
         initial=DEFAULTS.prompt,
         required=False,
+    )
+    replay = forms.FloatField(
+        label=gettext_lazy("General data replay (share)"),
+        min_value=0,
+        max_value=0.5,
+        initial=DEFAULTS.replay,
+        required=False,
+        help_text=gettext_lazy(
+            "Share of the rows trained on that are general instruction data (Chinese and "
+            "English, shipped with Tunedesk), so the model keeps answering general questions. "
+            "0 = off; the demo trains with 0.1."
+        ),
     )
     queue = forms.ChoiceField(
         label=gettext_lazy("Host class"),

@@ -33,6 +33,7 @@ class Command(BaseCommand):
             ("--grad-accum", int),
             ("--max-length", int),
             ("--seed", int),
+            ("--replay", float),
         ):
             parser.add_argument(name, type=kind)
         parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             raise CommandError(f"No base model {o['base_model']!r}. Fix: use one of {names}.")
         actor = acting_user(o["user"])
         keys = ("max_steps", "epochs", "lora_rank", "lora_alpha", "learning_rate")
-        keys += ("batch_size", "grad_accum", "max_length", "precision", "seed")
+        keys += ("batch_size", "grad_accum", "max_length", "precision", "seed", "replay")
         config = {k: o[k] for k in keys if o[k] is not None}
         try:
             if o["snapshot"]:
