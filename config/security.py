@@ -1,19 +1,22 @@
 """Security middleware: a Content-Security-Policy on every response, and login rate limiting.
 
-Failed logins are counted in the cache per (username, client address) and per address, so
-a guesser is slowed down without locking the real user out from elsewhere. With several
-web processes the cache must be shared (CACHES, e.g. the database or Redis cache) for the
-limit to hold across them; the default local-memory cache counts per process.
+Failed logins (on the site's login page and the admin's) are counted in the database
+(curation.LoginThrottle), so every web process and host counts the same attempts. They are
+counted per (username, client address) and per address: a guesser is slowed down without
+locking the real user out from elsewhere, and one busy address (a proxy, an office NAT)
+cannot lock out the people behind it (see LoginRateLimitMiddleware).
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
-from django.conf import settings
-from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 #: Strict: no inline script, no eval, no inline style. Templates carry no <script> blocks,
@@ -61,33 +64,51 @@ class ContentSecurityPolicyMiddleware:
 def _keys(request: HttpRequest) -> tuple[str, str]:
     address = request.META.get("REMOTE_ADDR", "")
     username = request.POST.get("username", "").strip().lower()
-    # Hashed: cache keys must be short and ASCII, and a username is neither necessarily.
+    # Hashed: keys must be short, and neither a username nor an IPv6 address is.
     user_key = hashlib.sha256(f"{username}\0{address}".encode()).hexdigest()
-    return f"login-fail:u:{user_key}", f"login-fail:a:{address}"
+    address_key = hashlib.sha256(address.encode()).hexdigest()
+    return f"u:{user_key}", f"a:{address_key}"
 
 
-def _bump(key: str) -> None:
-    if not cache.add(key, 1, LOGIN_WINDOW_S):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, LOGIN_WINDOW_S)
+def _count(key: str, step: int = 1) -> int:
+    """Add `step` to the key's attempts in the current window; the new count. Atomic: one
+    UPDATE with F(), so attempts racing in several processes are all counted."""
+    from curation.models import LoginThrottle
+
+    now = timezone.now()
+    with transaction.atomic():
+        LoginThrottle.objects.filter(
+            window_start__lt=now - timedelta(seconds=LOGIN_WINDOW_S)
+        ).delete()
+        row, _ = LoginThrottle.objects.get_or_create(key=key, defaults={"window_start": now})
+        LoginThrottle.objects.filter(pk=row.pk).update(failures=F("failures") + step)
+        return LoginThrottle.objects.values_list("failures", flat=True).get(pk=row.pk)
 
 
 class LoginRateLimitMiddleware:
-    """After LOGIN_FAILURES_PER_USER failed logins for one username from one address (or
-    LOGIN_FAILURES_PER_ADDRESS from one address), further attempts get 429 for the window."""
+    """Login attempts past LOGIN_FAILURES_PER_USER failures for one username from one address
+    get 429 for the window. Past LOGIN_FAILURES_PER_ADDRESS failures from one address (many
+    usernames tried), each username from it gets one attempt per window instead: a password
+    spray stays slow, while the first attempt of anyone else behind that address (a shared
+    proxy) still goes through.
+
+    An attempt is counted before the password is checked and given back if it succeeds, so
+    attempts sent at once through several processes cannot all slip under the limit."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method != "POST" or request.path != reverse(settings.LOGIN_URL):
+        if request.method != "POST" or request.path not in (
+            reverse("login"),
+            reverse("admin:login"),
+        ):
             return self.get_response(request)
         user_key, address_key = _keys(request)
-        if (cache.get(user_key) or 0) >= LOGIN_FAILURES_PER_USER or (
-            cache.get(address_key) or 0
-        ) >= LOGIN_FAILURES_PER_ADDRESS:
+        by_user, by_address = _count(user_key), _count(address_key)
+        if by_user > LOGIN_FAILURES_PER_USER or (
+            by_address > LOGIN_FAILURES_PER_ADDRESS and by_user > 1
+        ):
             minutes = LOGIN_WINDOW_S // 60
             response = HttpResponse(
                 _("Too many failed logins. Try again in %(minutes)s minutes.")
@@ -96,13 +117,15 @@ class LoginRateLimitMiddleware:
                 content_type="text/plain; charset=utf-8",
             )
             response["Retry-After"] = str(LOGIN_WINDOW_S)
+            _count(address_key, -1)  # no password was tried: the address's count stays honest
             return response
         response = self.get_response(request)
-        # The login view answers a failed attempt with the form again (200), a good one
-        # with a redirect.
-        if response.status_code == 200:
-            _bump(user_key)
-            _bump(address_key)
-        elif response.status_code in (301, 302, 303):
-            cache.delete(user_key)
+        # Both login views answer a failed attempt with the form again (200), a good one
+        # with a redirect: a good one clears the username's count and gives back the
+        # address's attempt.
+        if response.status_code in (301, 302, 303):
+            from curation.models import LoginThrottle
+
+            LoginThrottle.objects.filter(key=user_key).delete()
+            _count(address_key, -1)
         return response

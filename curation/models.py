@@ -441,3 +441,16 @@ class WorkInProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on #{self.record_id} (from v{self.base_version})"
+
+
+class LoginThrottle(models.Model):
+    """Failed logins in the current window for one key (a username from an address, or an
+    address): in the database, so every web process counts the same attempts
+    (config/security.py)."""
+
+    key = models.CharField(max_length=80, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.failures}"
