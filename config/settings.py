@@ -137,6 +137,8 @@ TUNEDESK_MAX_UPLOAD_MB = env_int("TUNEDESK_MAX_UPLOAD_MB", 1024)
 TUNEDESK_CLAIM_TIMEOUT_MINUTES = env_int("TUNEDESK_CLAIM_TIMEOUT_MINUTES", 30)
 # Cost model of the compare report: what an hour of this hardware costs.
 TUNEDESK_HARDWARE_PRICE_PER_HOUR = env_float("TUNEDESK_HARDWARE_PRICE_PER_HOUR", 0.10)
+# /v1/chat/completions: a request still generating after this long is answered with an error.
+TUNEDESK_CHAT_TIME_LIMIT_S = env_float("TUNEDESK_CHAT_TIME_LIMIT_S", 120.0)
 
 TASKS = {
     "default": {

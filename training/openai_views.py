@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -18,7 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 from api import tokens
 from curation.models import Project
 from training.models import BaseModel, TrainingRun
-from training.serving import ModelPool, Served
+from training.serving import (
+    MAX_TOKENS_ALIASES,
+    MAX_TOKENS_LIMIT,
+    ModelPool,
+    RequestRefused,
+    Served,
+)
 
 
 def error(status: int, message: str, *, type_: str = "invalid_request_error", param=None):
@@ -84,8 +92,16 @@ def chat_completions(request: HttpRequest) -> JsonResponse:
         return unauthenticated()
     try:
         body = json.loads(request.body)
+    except RequestDataTooBig:
+        return error(
+            413,
+            f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024} KiB.",
+            param="messages",
+        )
     except (ValueError, UnicodeDecodeError) as e:
         return error(400, f"The request body is not JSON ({e}).")
+    except RecursionError:
+        return error(400, "The request body nests arrays or objects too deeply to read.")
     if problem := validate_request(body):
         return error(400, problem[1], param=problem[0])
     if body.get("stream"):
@@ -99,9 +115,30 @@ def chat_completions(request: HttpRequest) -> JsonResponse:
             param="model",
             type_="not_found_error",
         )
+    if served.adapter and not Path(served.adapter).is_dir():
+        return error(
+            404,
+            f"The adapter of {served.id!r} is missing from {served.adapter}: "
+            "restore the run's folder or train the run again.",
+            param="model",
+            type_="not_found_error",
+        )
     from training.serving import chat_completion
 
-    return JsonResponse(chat_completion(pool(), served, body))
+    try:
+        return JsonResponse(
+            chat_completion(pool(), served, body, time_limit_s=settings.TUNEDESK_CHAT_TIME_LIMIT_S)
+        )
+    except RequestRefused as e:
+        return error(e.status, e.message, param=e.param, type_=e.type)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def validate_request(body) -> tuple[str, str] | None:
@@ -114,24 +151,65 @@ def validate_request(body) -> tuple[str, str] | None:
     if not isinstance(messages, list) or not messages:
         return "messages", "'messages' must be a non-empty list of {role, content} objects."
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "tool"):
-            return (
-                f"messages[{i}]",
-                f"messages[{i}] needs a role of system, user, assistant or tool.",
-            )
-        if m.get("content") is not None and not isinstance(m["content"], str):
-            return f"messages[{i}].content", f"messages[{i}].content must be text."
-    for name, low, high in (("max_tokens", 1, 4096), ("temperature", 0, 2)):
+        if problem := _message_problem(f"messages[{i}]", m):
+            return problem
+    for name in MAX_TOKENS_ALIASES:
         value = body.get(name)
-        if value is not None and (not isinstance(value, int | float) or not low <= value <= high):
-            return name, f"'{name}' must be a number from {low} to {high}."
+        if value is not None and not (_is_int(value) and 1 <= value <= MAX_TOKENS_LIMIT):
+            return name, f"'{name}' must be a whole number from 1 to {MAX_TOKENS_LIMIT}."
+    temperature = body.get("temperature")
+    if temperature is not None and not (_is_number(temperature) and 0 <= temperature <= 2):
+        return "temperature", "'temperature' must be a number from 0 to 2."
+    seed = body.get("seed")
+    if seed is not None and not (_is_int(seed) and 0 <= seed < 2**63):
+        return "seed", "'seed' must be a whole number from 0 to 2**63 - 1."
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str)
+        or (
+            isinstance(stop, list)
+            and len(stop) <= 4
+            and all(isinstance(s, str) and s for s in stop)
+        )
+    ):
+        return "stop", "'stop' must be text or a list of up to 4 non-empty texts."
     tools = body.get("tools")
     if tools is not None and not (
         isinstance(tools, list)
         and all(
-            isinstance(t, dict) and isinstance(t.get("function", {}).get("name"), str)
+            isinstance(t, dict)
+            and isinstance(t.get("function"), dict)
+            and isinstance(t["function"].get("name"), str)
             for t in tools
         )
     ):
         return "tools", "'tools' must be a list of {type: function, function: {name, ...}}."
+    return None
+
+
+def _message_problem(where: str, m) -> tuple[str, str] | None:
+    if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "tool"):
+        return where, f"{where} needs a role of system, user, assistant or tool."
+    if m.get("content") is not None and not isinstance(m["content"], str):
+        return f"{where}.content", f"{where}.content must be text."
+    calls = m.get("tool_calls")
+    if calls is None:
+        return None
+    if m["role"] != "assistant" or not isinstance(calls, list):
+        return (
+            f"{where}.tool_calls",
+            f"{where}.tool_calls must be a list, on an assistant message.",
+        )
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not (
+            isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and isinstance(function.get("arguments", ""), str | dict)
+        ):
+            return (
+                f"{where}.tool_calls[{j}]",
+                f"{where}.tool_calls[{j}] must be "
+                '{"type": "function", "function": {"name": text, "arguments": JSON text}}.',
+            )
     return None
