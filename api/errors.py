@@ -7,7 +7,9 @@ here in the same shape, so a script needs one error path.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -65,6 +67,14 @@ def exception_handler(exc, context) -> Response | None:
             error_body("format", exc.message, where=where, hint=exc.hint),
             status=status.HTTP_400_BAD_REQUEST,
         )
+    if isinstance(exc, RequestDataTooBig):
+        set_rollback()
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = _("The body is over the %(limit)s KiB a request may send.") % {
+            "limit": limit // 1024
+        }
+        hint = _("Send fewer rows per call, or upload the file as an import.")
+        return Response(error_body("too_large", str(message), hint=str(hint)), status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
