@@ -278,16 +278,19 @@ def autosave(request: HttpRequest, pk: int) -> HttpResponse:
 def check(request: HttpRequest, pk: int) -> HttpResponse:
     """Live validation: the answer's problems as the editor would submit it."""
     record = _record(request, pk, Role.ANNOTATOR)
-    problems, error = [], None
+    problems, error, calls = [], None, False
     try:
         content = answers.content_from_state(record, _state(request, record))
         problems = answers.answer_problems(record, content)
+        answer = answers.final_answer(record, content)
+        calls = isinstance(answer, dict) and bool(answer.get("tool_calls"))
     except CurationError as e:
         error = e
+    # "Matches the tool's schema" only where a tool is called: a text answer has no schema.
     return render(
         request,
         "curation/annotate/editor.html#problems",
-        {"problems": problems, "error": error, "checked": True},
+        {"problems": problems, "error": error, "checked": calls},
     )
 
 

@@ -65,6 +65,25 @@
     if (document.visibilityState === "hidden") autosave(true);
   });
 
+  // --- live schema check -----------------------------------------------------------------
+  // Only the answer to the newest request is shown: an older check that answers late (a slow
+  // request, a paste followed by typing) must not put back a problem that is already fixed.
+  let checkSeq = 0;
+  function check(w) {
+    const f = form();
+    if (!f || !w.isConnected) return;
+    const seq = ++checkSeq;
+    fetch(w.dataset.check, { method: "POST", body: new FormData(f), credentials: "same-origin" })
+      .then((r) => r.text())
+      .then((html) => {
+        const target = $("#problems");
+        if (seq !== checkSeq || !target || !w.isConnected) return;
+        const doc = new DOMParser().parseFromString(`<div>${html}</div>`, "text/html");
+        target.replaceChildren(...doc.body.firstChild.childNodes);
+      })
+      .catch(() => {});
+  }
+
   // --- text diff (Chinese by character, other scripts by word) ----------------------------
   const TOKEN = /[\u3000-\u9fff\uff00-\uffef]|[\p{L}\p{N}_]+|\s+|[^\p{L}\p{N}_\s]/gu;
   function diff(a, b) {
@@ -244,9 +263,7 @@
     }
     function validate() {
       clearTimeout(checkTimer);
-      checkTimer = setTimeout(() => {
-        if (window.htmx) htmx.ajax("POST", w.dataset.check, { source: form(), target: "#problems", swap: "innerHTML" });
-      }, 250);
+      checkTimer = setTimeout(() => check(w), 250);
     }
     function show() {
       const c = choice();
@@ -334,12 +351,21 @@
   editors.conversation = (w) => {
     const cards = $$(".candidate", w);
     let current = null;
+    const written = $("#new-answer", w);
     const refresh = () => {
+      // A written answer replaces the chosen one on save: say so, and show which one drops.
+      const replacing = !!written?.value.trim();
+      let dropped = false;
       for (const card of cards) {
         const mark = $("input[type=radio]:checked", card)?.value || "";
         card.className = card.className.replace(/\bmark-\S+/, "") + ` mark-${mark || "none"}`;
+        card.classList.toggle("dropping", replacing && mark === "chosen");
+        dropped ||= replacing && mark === "chosen";
       }
+      const note = $("#chosen-dropped", w);
+      if (note) note.hidden = !dropped;
     };
+    written?.addEventListener("input", refresh);
     function mark(card, value) {
       if (!card) return;
       for (const other of cards) {
@@ -392,6 +418,7 @@
   }
 
   let active = null;
+  let reviewed = null;
   function init() {
     const w = editor();
     if (w && !w.dataset.ready) {
@@ -411,6 +438,12 @@
     if (review && !review.dataset.ready) {
       review.dataset.ready = "1";
       for (const ta of $$("textarea[data-grow]", review)) ta.addEventListener("input", () => grow(ta));
+      // htmx puts the focus back into the element with the same id after a swap: after a
+      // send-back the next record's comment box would hold it, and "a" would type, not accept.
+      if (review.dataset.record !== reviewed && review.contains(document.activeElement)) {
+        document.activeElement.blur();
+      }
+      reviewed = review.dataset.record;
     }
   }
   document.addEventListener("DOMContentLoaded", init);
@@ -479,6 +512,35 @@
   });
 
   // --- keyboard ---------------------------------------------------------------------------
+  // A shortcut that moves the focus into a text field waits for its key to come up: moved on
+  // keydown, the same key press (or an input method composing it) types its letter into the
+  // field just focused ("e" then 柳州螺蛳粉 was saved as "e柳州螺蛳粉").
+  let pendingFocus = null;
+  function focusOnKeyUp(e, fn) {
+    e.preventDefault();
+    const code = e.code;
+    const run = () => {
+      if (pendingFocus !== run) return;
+      pendingFocus = null;
+      document.removeEventListener("keyup", onUp, true);
+      fn();
+    };
+    const onUp = (up) => {
+      if (up.code === code) run();
+    };
+    pendingFocus = run;
+    document.addEventListener("keyup", onUp, true);
+    setTimeout(run, 600); // a key held down, or its keyup lost to another window
+  }
+  // While a focus move waits for its keyup, the key repeating (held down) types nothing.
+  document.addEventListener(
+    "keypress",
+    (e) => {
+      if (pendingFocus) e.preventDefault();
+    },
+    true,
+  );
+
   document.addEventListener("keydown", (e) => {
     const p = page();
     const typing = isTyping(document.activeElement);
@@ -528,10 +590,11 @@
     }
     if (p === "review") {
       if (key === "a") click("#btn-accept");
-      else if (key === "b") {
+      else if (key === "b") focusOnKeyUp(e, () => $("#comment")?.focus());
+      else if (key === "e") {
         e.preventDefault();
-        $("#comment")?.focus();
-      } else if (key === "e") click("#edit-link");
+        click("#edit-link");
+      }
       return;
     }
     if (p !== "editor" || !active) return;
@@ -547,10 +610,9 @@
       w: () => active.write?.(),
       q: () => active.pickKey?.("q"),
     };
-    if (/^[0-9]$/.test(key) && active.pickKey) {
-      e.preventDefault();
-      return active.pickKey(key);
-    }
+    // Picking a tool or a text answer focuses its first field: after the key comes up.
+    if (/^[0-9]$/.test(key) && active.pickKey) return focusOnKeyUp(e, () => active.pickKey(key));
+    if (key === "e" || key === "w" || key === "q") return focusOnKeyUp(e, actions[key]);
     if (actions[key]) {
       e.preventDefault();
       actions[key]();

@@ -138,6 +138,8 @@ def test_live_check_reports_schema_errors(shop, claimed, client_for):
         url, {"version": 1, **coupon(amount=30, quantity=5)}, **HTMX
     )
     assert "Matches the tool" in good.content.decode()
+    text = client_for("annotator").post(url, {"version": 1, "choice": "text", "content": "好的"})
+    assert text.status_code == 200 and "Matches the tool" not in text.content.decode()
 
 
 def test_submit_with_a_schema_error_is_refused_in_place(shop, claimed, client_for):
