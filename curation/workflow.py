@@ -20,6 +20,7 @@ from curation import answers
 from curation.errors import InvalidInput, NotAllowed, StaleRecord
 from curation.models import (
     ROLE_RANK,
+    Draft,
     GuidelineVersion,
     Project,
     Record,
@@ -122,7 +123,9 @@ def next_record(project: Project, user, *, now=None) -> Record | None:
     """The record `user` should work on next, claimed for them; None when the queue is empty.
 
     Order: their open claim, work sent back to them, work assigned to them, records that
-    need another blind annotation (overlap), then the pool (skipped ones last).
+    need another blind annotation (overlap), then the pool (skipped ones last), where records
+    that already have a model draft come first: while a drafting job works through the pool,
+    annotators correct its drafts instead of racing it to the records it has not reached.
     """
     _require(project, user, Role.ANNOTATOR, _("Only annotators of this project get records."))
     now = now or timezone.now()
@@ -146,7 +149,13 @@ def next_record(project: Project, user, *, now=None) -> Record | None:
         return record
     skipped = RecordEvent.objects.filter(record=OuterRef("pk"), actor=user, action="skip")
     pool = Record.objects.filter(project=project, status=S.NEW, assignee__isnull=True)
-    for candidates in (pool.exclude(Exists(skipped)), pool):
+    # Drafted records through the (small) set of drafts, not a probe per pool row.
+    drafted = pool.filter(pk__in=Draft.objects.filter(record__project=project).values("record"))
+    for candidates in (
+        drafted.exclude(Exists(skipped)),
+        pool.exclude(Exists(skipped)),
+        pool,
+    ):
         if record := _claim_from(candidates, user, now=now):
             return record
     return None

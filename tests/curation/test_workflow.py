@@ -60,6 +60,20 @@ def test_queue_is_empty_when_everything_is_taken(shop, people, ben):
     assert workflow.next_record(shop, people["annotator"]) is None
 
 
+def test_records_with_a_model_draft_are_handed_out_first(shop, people, ben):
+    """While a drafting job works through the pool, annotators correct its drafts rather
+    than race it to the records it has not reached yet (skipped ones still come last)."""
+    plain, drafted, later = (tool_record(shop, text=t) for t in ("a", "b", "c"))
+    draft(later, text="好的")
+    draft(drafted, text="好的")
+    anna = people["annotator"]
+    taken = workflow.next_record(shop, anna)
+    assert taken.pk == drafted.pk
+    workflow.skip_record(taken, anna)
+    assert workflow.next_record(shop, anna).pk == later.pk
+    assert workflow.next_record(shop, ben).pk == drafted.pk  # anna skipped it, not ben
+
+
 def test_outsiders_get_no_records(shop, people):
     tool_record(shop)
     with pytest.raises(NotAllowed):
