@@ -282,5 +282,6 @@ def test_history_opened_directly_is_a_whole_page(shop, claimed, client_for):
     url = reverse("curation:record_history", args=[claimed.pk])
     page = client.get(url).content.decode()
     assert "<html" in page and "css/annotate.css" in page and "anna" in page
+    assert "{#" not in page and "{%" not in page  # no template comment leaks into the page
     fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in fragment and 'data-action="close-history"' in fragment
