@@ -130,7 +130,12 @@ def records_page(
     page = records.order_by("-id")
     if after:
         page = page.filter(pk__lt=after)
-    rows = list(page.select_related("assignee").prefetch_related("tags")[: size + 1])
+    drafted = Draft.objects.filter(record=OuterRef("pk"))
+    rows = list(
+        page.select_related("assignee")
+        .prefetch_related("tags")
+        .annotate(has_draft=Exists(drafted))[: size + 1]
+    )
     more = len(rows) > size
     rows = rows[:size]
     return Page(

@@ -79,7 +79,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return obj is None and super().has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in TrainingRun._meta.fields] if obj else []
+        return [*(f.name for f in TrainingRun._meta.fields), "queue"] if obj else []
+
+    @admin.display(description="queue")
+    def queue(self, obj: TrainingRun) -> str:
+        # A saved run shows the queue its job went to (the add form's own field has no
+        # value on the model: the page said "Queue: None" after choosing "default").
+        return obj.job.queue if obj.job else "–"
 
     def save_model(self, request, obj, form, change) -> None:
         from curation.errors import CurationError

@@ -232,6 +232,18 @@ def test_records_list_filters_and_pages(shop, client_for):
     assert "查库存" in html and "发优惠券" not in html
 
 
+def test_records_list_says_which_records_have_a_draft_and_when_each_changed(shop, client_for):
+    drafted, plain = tool_record(shop, text="发优惠券"), tool_record(shop, text="查库存")
+    draft(drafted, text="好的")
+    page = client_for("reviewer").get(reverse("curation:records", args=[shop.slug]))
+    rows = {r.pk: r for r in page.context["page"].records}
+    assert rows[drafted.pk].has_draft and not rows[plain.pk].has_draft
+    html = page.content.decode()
+    assert "<th>Draft</th><th>Updated</th>" in html
+    assert html.count('<span class="badge" title="A model draft') == 1
+    assert plain.updated_at.strftime("%Y-%m-%d") in html
+
+
 def test_bulk_actions_respect_roles(shop, people, client_for):
     ids = [tool_record(shop, text=str(i)).pk for i in range(2)]
     url = reverse("curation:records_bulk", args=[shop.slug])

@@ -121,6 +121,7 @@ def test_the_run_page_shows_the_four_timing_figures(client_for, project, people,
     Job.objects.filter(pk=run.job_id).update(status=Job.Status.SUCCEEDED, result=result)
     page = client_for("engineer").get(reverse("training:run", args=[project.slug, run.pk]))
     html = page.content.decode()
+    assert "<dt>Final train loss</dt>" not in html  # no train_loss in this result
     for label, value in (
         ("Train seconds", "41.5"),
         ("Job wall seconds", "73.25"),
@@ -128,6 +129,28 @@ def test_the_run_page_shows_the_four_timing_figures(client_for, project, people,
         ("Real tokens/s", "187.3"),
     ):
         assert f"<dt>{label}</dt><dd>{value}</dd>" in html
+
+
+def test_the_run_page_names_its_losses_as_the_runs_list_does_and_rounds_the_lr(
+    client_for, project, people, setup
+):
+    base, snapshot = setup
+    run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
+    result = {"train_loss": 2.4765, "eval_loss": 2.5, "adapter_path": "/x"}
+    Job.objects.filter(pk=run.job_id).update(
+        status=Job.Status.SUCCEEDED,
+        done=9,
+        total=9,
+        result=result,
+        metrics={"step": 9, "loss": 2.172, "lr": 0.00015000000000000001},
+    )
+    client = client_for("engineer")
+    html = client.get(reverse("training:run", args=[project.slug, run.pk])).content.decode()
+    assert "<dd>0.00015</dd>" in html and "0.000150000" not in html
+    assert "Loss at this step</dt><dd>2.1720</dd>" in html
+    assert "Final train loss</dt><dd>2.4765</dd>" in html
+    listing = client.get(reverse("training:runs", args=[project.slug])).content.decode()
+    assert "Final train loss</th>" in listing and "2.4765" in listing
 
 
 def test_cancel_from_the_page_stops_a_queued_run(client_for, project, people, setup):
@@ -170,6 +193,9 @@ def test_the_admin_add_form_launches_a_run_and_the_action_launches_it_again(
     assert response.status_code == 302, response.content.decode()[:2000]
     run = Run.objects.get()
     assert run.config["max_steps"] == 2 and run.job.status == Job.Status.QUEUED
+    shown = client.get(reverse("admin:training_trainingrun_change", args=[run.pk]))
+    assert "None" not in shown.content.decode().split("field-queue", 1)[1][:300]
+    assert '<div class="readonly">default</div>' in shown.content.decode()
     client.post(
         reverse("admin:training_trainingrun_changelist"),
         {"action": "launch_again", "_selected_action": [run.pk]},
