@@ -12,8 +12,8 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from api import tokens
-from api.models import ApiToken
+from core import tokens
+from core.models import ApiToken
 
 
 class RevokedFilter(admin.SimpleListFilter):

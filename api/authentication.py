@@ -8,7 +8,7 @@ from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from api import tokens
+from core import tokens
 
 
 class ApiTokenAuthentication(BaseAuthentication):

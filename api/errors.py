@@ -16,7 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.formats.base import FormatError
 
 #: Hints for DRF's own errors, by their code.

@@ -11,7 +11,8 @@ from curation import answers, selectors
 from curation.formats import FORMATS
 from curation.models import Draft, ExportSnapshot, Project, Record
 from curation.record_queries import RecordFilter
-from training.models import Comparison, Job, TrainingRun
+from jobs.models import Job
+from training.models import Comparison, TrainingRun
 
 #: Formats whose rows are JSON objects (CSV rows come as files, through the import page).
 READABLE_FORMATS = sorted(

@@ -31,7 +31,7 @@ SETUP = """
 import io, json, django
 django.setup()
 from django.contrib.auth.models import User
-from api.tokens import issue_token
+from core.tokens import issue_token
 from curation import imports
 from curation.formats import alpaca
 from curation.models import Membership, Project, Role

@@ -54,6 +54,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Before django_tasks_db: jobs' db_worker (a worker that survives a locked database and
+    # sweeps orphans on a timer) replaces that package's command of the same name.
+    "core",
+    "jobs",
     "django_tasks",
     "django_tasks_db",
     "curation",

@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import CurationError, InvalidInput
 from curation import answers, dashboard, record_queries, selectors, workflow
-from curation.errors import CurationError, InvalidInput
 from curation.models import ROLE_RANK, GuidelineVersion, Project, Record, Role
 
 KEYS = "123456789"

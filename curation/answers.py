@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
-from curation.errors import InvalidInput
+from core.errors import InvalidInput
 
 INSTRUCTION, TOOL_CALL, CONVERSATION = "instruction", "tool_call", "conversation"
 MODE_TOOL, MODE_TEXT, MODE_CLARIFY = "tool", "text", "clarify"

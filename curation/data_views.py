@@ -24,8 +24,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import CurationError
 from curation import dedup, exports, imports, selectors, shown
-from curation.errors import CurationError
 from curation.formats import FORMATS
 from curation.models import ExportSnapshot, Project, Record, Role
 

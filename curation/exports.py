@@ -38,8 +38,8 @@ from django.db.models.functions import Cast
 from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
+from core.errors import InvalidInput
 from curation import export_writer, formats, helper_process
-from curation.errors import InvalidInput
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
 from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import InvalidInput
 from curation import formats, helper_process, rowprep
-from curation.errors import InvalidInput
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
 from curation.models import AuditEvent, Project, Record

@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from api import tokens
-from api.models import ApiToken
-from curation.errors import CurationError
+from core import tokens
+from core.errors import CurationError
+from core.models import ApiToken
 
 
 class NewTokenForm(forms.Form):

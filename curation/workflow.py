@@ -16,8 +16,8 @@ from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import InvalidInput, NotAllowed, StaleRecord
 from curation import answers
-from curation.errors import InvalidInput, NotAllowed, StaleRecord
 from curation.models import (
     ROLE_RANK,
     Draft,

@@ -16,12 +16,12 @@ def admin_client_(client, make_user):
 def test_every_tunedesk_model_is_registered():
     from django.apps import apps
 
-    for app in ("curation", "training", "api"):
+    for app in ("core", "jobs", "curation", "training"):
         for model in apps.get_app_config(app).get_models():
             assert admin.site.is_registered(model), f"{model.__name__} is not in the admin"
 
 
-@pytest.mark.parametrize("app", ["curation", "training", "api"])
+@pytest.mark.parametrize("app", ["core", "jobs", "curation", "training"])
 def test_changelist_and_add_pages_render(admin_client_, app, project):
     from django.apps import apps
 

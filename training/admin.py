@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from training.models import BaseModel, Comparison, Job, Judgement, TrainingRun
+from training.models import BaseModel, Comparison, Judgement, TrainingRun
 
 
 @admin.register(BaseModel)
@@ -10,25 +10,6 @@ class BaseModelAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "source", "base_url", "api_model"]
     list_filter = ["kind"]
     search_fields = ["name", "source", "api_model"]
-
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "project", "status", "done", "total", "created_by", "created_at"]
-    list_filter = ["kind", "status", "queue"]
-    readonly_fields = [f.name for f in Job._meta.fields]
-    actions = ["cancel"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    @admin.action(description="Cancel the selected jobs")
-    def cancel(self, request, queryset) -> None:
-        from training.jobs import request_cancel
-
-        for job in queryset:
-            request_cancel(job)
-        self.message_user(request, f"Asked {queryset.count()} job(s) to stop.")
 
 
 class TrainingRunForm(forms.ModelForm):
@@ -45,7 +26,7 @@ class TrainingRunForm(forms.ModelForm):
         }
 
     def clean(self) -> dict:
-        from curation.errors import CurationError
+        from core.errors import CurationError
         from curation.models import Role
         from training.runs import parse_config
 
@@ -88,7 +69,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return obj.job.queue if obj.job else "–"
 
     def save_model(self, request, obj, form, change) -> None:
-        from curation.errors import CurationError
+        from core.errors import CurationError
         from training.runs import launch_run
 
         data = form.cleaned_data
@@ -109,7 +90,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Launch again (same snapshot, model and hyper-parameters)")
     def launch_again(self, request, queryset) -> None:
-        from curation.errors import CurationError
+        from core.errors import CurationError
         from training.runs import launch_again
 
         for run in queryset:
@@ -158,7 +139,7 @@ class ComparisonAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected comparisons")
     def cancel(self, request, queryset) -> None:
-        from training.jobs import request_cancel
+        from jobs.services import request_cancel
 
         for comparison in queryset.select_related("job"):
             if comparison.job:

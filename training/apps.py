@@ -24,4 +24,9 @@ class TrainingConfig(AppConfig):
     verbose_name = _("Training")
 
     def ready(self) -> None:
+        from jobs.tasks import register_handler
+
         post_migrate.connect(register_bundled_model, sender=self)
+        register_handler("draft", "training.drafting.run_draft_job")
+        register_handler("train", "training.runs.run_training_job")
+        register_handler("compare", "training.compare.run_compare_job")

@@ -18,12 +18,14 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from curation.errors import InvalidInput, NotAllowed, NotFound
+from core.errors import InvalidInput, NotAllowed, NotFound
 from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record, Role, Tag
 from curation.rows import answer_tool_name
-from training import jobs, metrics
+from jobs import services as jobs
+from jobs.models import Job
+from training import metrics
 from training.compare_entry import answer_text
-from training.models import BaseModel, Comparison, Job, Judgement, TrainingRun
+from training.models import BaseModel, Comparison, Judgement, TrainingRun
 from training.prompt_setups import prompt_spec
 
 FEW_SHOT = 3

@@ -12,10 +12,11 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.errors import CurationError
 from curation import selectors
-from curation.errors import CurationError
 from curation.models import Role
-from training import compare, jobs
+from jobs import services as jobs
+from training import compare
 from training.models import Comparison, Judgement, TrainingRun
 
 EXAMPLES_PER_PAGE = 50
@@ -99,7 +100,6 @@ def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def comparison_report(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    jobs.mark_orphans()
     comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
     if request.htmx and request.GET.get("part") == "progress":
         response = render(

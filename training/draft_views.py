@@ -10,11 +10,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from core.errors import CurationError
 from curation import selectors
-from curation.errors import CurationError
 from curation.models import Record, Role
-from training import drafting, jobs
-from training.models import BaseModel, Job
+from jobs import services as jobs
+from jobs.models import Job
+from training import drafting
+from training.models import BaseModel
 
 WHICH = [
     ("without_draft", gettext_lazy("All records without a draft")),
@@ -102,7 +104,6 @@ def drafting_page(request: HttpRequest, slug: str) -> HttpResponse:
 def draft_job_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = selectors.project_for(request.user, slug, role=Role.ENGINEER)
     job = get_object_or_404(Job, pk=pk, project=project, kind=Job.Kind.DRAFT)
-    jobs.mark_orphans()
     context = {"project": project, "job": job, "recent": job_drafts(job)}
     template = "training/draft_job.html" + ("#job-progress" if request.htmx else "")
     return render(request, template, context)

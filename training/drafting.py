@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
-from curation.errors import InvalidInput, NotAllowed
+from core.errors import InvalidInput, NotAllowed
 from curation.models import AuditEvent, Draft, Project, Record, Role
 from curation.rows import record_messages
-from training import jobs
-from training.models import BaseModel, Job
+from jobs import services as jobs
+from jobs.models import Job
+from training.models import BaseModel
 from training.prompt_setups import prompt_spec
 
 JOB_FILE = "draft-job.json"

@@ -17,7 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from api import tokens
+from core import tokens
 from curation.models import Project
 from training.models import BaseModel, TrainingRun
 from training.serving import (

@@ -6,10 +6,10 @@ config.json into the job's work directory and queues the job on a queue per host
 --queue-name gpu` there). The worker's task calls `run_training_job`, which starts
 `python -m training.entry <workdir>/config.json` through jobs.run_child.
 
-Orphans: a worker that dies mid-run leaves its job "running" without heartbeats; the next
-worker task marks it failed after 90 s (jobs.mark_orphans). No resume from a checkpoint: a
-small LoRA run is cheap to launch again, and "launch again" reuses the same snapshot and
-hyper-parameters.
+Orphans: a worker that dies mid-run leaves its job "running" without heartbeats; it reads
+failed everywhere after 30 s (jobs.job_state) and a worker's sweep marks the row. No resume
+from a checkpoint: a small LoRA run is cheap to launch again, and "launch again" reuses the
+same snapshot and hyper-parameters.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from curation.errors import InvalidInput, NotAllowed
+from core.errors import InvalidInput, NotAllowed
 from curation.models import AuditEvent, ExportSnapshot, Project, Record, Role
-from training import jobs
+from jobs import services as jobs
+from jobs.models import Job
 from training.config import ConfigError, RunConfig
-from training.models import BaseModel, Job, TrainingRun
+from training.models import BaseModel, TrainingRun
 from training.prompt_setups import prompt_spec
 
 CONFIG_NAME = "config.json"
@@ -214,7 +215,7 @@ def launch_from_manifest(project: Project, actor, manifest: dict | str | Path) -
 
 
 def run_training_job(job: Job) -> Job:
-    """The worker's handler for jobs of kind "train" (training.tasks.HANDLERS)."""
+    """The worker's handler for jobs of kind "train" (jobs.tasks.HANDLERS)."""
     run = TrainingRun.objects.select_related("project", "snapshot", "base_model").get(job=job)
     config_path = Path(job.workdir) / CONFIG_NAME
     if not config_path.exists():
@@ -231,7 +232,7 @@ def run_training_job(job: Job) -> Job:
 
 def run_inline(run: TrainingRun) -> Job:
     """Run a queued run's job in this process (its child still a child process): scripts."""
-    from training.tasks import run_job
+    from jobs.tasks import run_job
 
     run_job.call(run.job_id)
     run.refresh_from_db()

@@ -10,10 +10,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from core.errors import CurationError
 from curation import selectors
-from curation.errors import CurationError
 from curation.models import ExportSnapshot, Role
-from training import jobs, preview, runs
+from training import preview, runs
 from training.config import ConfigError, RunConfig
 from training.models import BaseModel, TrainingRun
 
@@ -131,7 +131,6 @@ def _run_for(request: HttpRequest, slug: str, pk: int) -> TrainingRun:
 
 def training_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_for(request.user, slug, role=Role.ENGINEER)
-    jobs.mark_orphans()
     form = LaunchForm(request.POST or None, project=project)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -181,7 +180,6 @@ def preview_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def run_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    jobs.mark_orphans()
     run = _run_for(request, slug, pk)
     context = {
         "project": run.project,

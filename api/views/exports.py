@@ -17,8 +17,8 @@ from api import permissions
 from api.serializers import SnapshotCreateSerializer, SnapshotSerializer, paged
 from api.views.base import ApiView
 from api.views.docs import CURSOR, errors
+from core.errors import CurationError
 from curation import exports
-from curation.errors import CurationError
 from curation.models import ExportSnapshot, Role
 
 TAGS = ["exports"]

@@ -32,8 +32,8 @@ from api.serializers import (
 )
 from api.views.base import ApiView
 from api.views.docs import CURSOR, ERROR_EXAMPLE, errors
+from core.errors import InvalidInput, NotFound
 from curation import answers, imports, record_queries, workflow
-from curation.errors import InvalidInput, NotFound
 from curation.models import Record, Role, content_hash
 from curation.rows import row_content
 

@@ -20,11 +20,13 @@ from api.serializers import (
 )
 from api.views.base import ApiView
 from api.views.docs import CURSOR, errors
+from core.errors import NotFound
 from curation import record_queries
-from curation.errors import NotFound
 from curation.models import ExportSnapshot, Role
-from training import compare, jobs, runs
-from training.models import BaseModel, Comparison, Job, TrainingRun
+from jobs import services as jobs
+from jobs.models import Job
+from training import compare, runs
+from training.models import BaseModel, Comparison, TrainingRun
 
 JOB_EXAMPLE = {
     "id": 12,

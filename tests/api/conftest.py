@@ -4,22 +4,6 @@ import io
 import json
 
 import pytest
-from rest_framework.test import APIClient
-
-from api.tokens import issue_token
-
-
-@pytest.fixture
-def api_for(people):
-    """An API client that authenticates as `who` with their token, as a script would."""
-
-    def make(who: str) -> APIClient:
-        client = APIClient()
-        _, key = issue_token(people[who], name="tests")
-        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ def test_anonymous_gets_401_with_a_hint_not_a_login_redirect(client, project):
 
 
 def test_a_revoked_token_gets_401(api_for, people, project):
-    from api.models import ApiToken
-    from api.tokens import revoke_token
+    from core.models import ApiToken
+    from core.tokens import revoke_token
 
     client = api_for("engineer")
     for token in ApiToken.objects.filter(user=people["engineer"]):

@@ -30,7 +30,7 @@ EXAMPLES_PER_OPERATION = 30
 @pytest.fixture
 def fuzz_target(live_server, project, people, shared_data):
     """The live server's schema, a token, and real records for the paths to point at."""
-    from api.tokens import issue_token
+    from core.tokens import issue_token
     from curation import imports
     from curation.formats import alpaca
 

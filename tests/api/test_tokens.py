@@ -13,8 +13,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from api import tokens
-from api.models import ApiToken
+from core import tokens
+from core.models import ApiToken
 from curation.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -127,14 +127,14 @@ def test_issuing_and_revoking_are_audited(people):
 
 
 def test_a_token_needs_a_name(people):
-    from curation.errors import InvalidInput
+    from core.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="name"):
         tokens.issue_token(people["engineer"], name="  ")
 
 
 def test_nobody_revokes_another_users_token(people):
-    from curation.errors import NotAllowed
+    from core.errors import NotAllowed
 
     token, key = tokens.issue_token(people["engineer"], name="ci")
     with pytest.raises(NotAllowed):
@@ -209,7 +209,7 @@ def test_the_admin_makes_a_token_shows_the_key_once_and_stores_no_key(client, bo
     from django.contrib.sessions.models import Session
 
     answer = client.post(
-        "/admin/api/apitoken/add/", {"user": people["engineer"].pk, "name": "ci robot"}
+        "/admin/core/apitoken/add/", {"user": people["engineer"].pk, "name": "ci robot"}
     )
     assert answer.status_code == 200
     key = _key(answer)
@@ -217,7 +217,7 @@ def test_the_admin_makes_a_token_shows_the_key_once_and_stores_no_key(client, bo
     token = ApiToken.objects.get(name="ci robot")
     assert key not in _row_text(token)
     assert not any(key in s.session_data for s in Session.objects.all())
-    for url in ("/admin/api/apitoken/", f"/admin/api/apitoken/{token.pk}/change/"):
+    for url in ("/admin/core/apitoken/", f"/admin/core/apitoken/{token.pk}/change/"):
         page = client.get(url)
         assert page.status_code == 200 and key not in page.content.decode()
     assert AuditEvent.objects.get(action="token.create").actor == boss
@@ -225,10 +225,10 @@ def test_the_admin_makes_a_token_shows_the_key_once_and_stores_no_key(client, bo
 
 def test_the_admin_searches_and_revokes_tokens(client, boss, people):
     token, key = tokens.issue_token(people["engineer"], name="ci robot")
-    listed = client.get("/admin/api/apitoken/", {"q": "robot"})
+    listed = client.get("/admin/core/apitoken/", {"q": "robot"})
     assert token in listed.context["cl"].result_list
     client.post(
-        "/admin/api/apitoken/",
+        "/admin/core/apitoken/",
         {"action": "revoke", "_selected_action": [token.pk]},
     )
     assert tokens.user_for_key(key) is None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from curation.models import Record
-from training.models import BaseModel, Job
+from jobs.models import Job
+from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db
 

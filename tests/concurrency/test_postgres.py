@@ -131,8 +131,8 @@ def test_racing_saves_lose_no_update(project, people, queue):
 def test_two_workers_never_run_one_job_twice(project, tmp_path):
     """Two worker threads both try every queued job; the compare-and-set start lets each
     job's child process run exactly once."""
-    from training import jobs
-    from training.models import Job
+    from jobs import services as jobs
+    from jobs.models import Job
 
     queued = [jobs.create_job("draft", project=project, params={}, total=1) for _ in range(12)]
     marks = {job.pk: tmp_path / f"ran-{job.pk}" for job in queued}

@@ -42,7 +42,7 @@ def test_the_command_prints_the_accounts(capsys):
 
 
 def test_the_command_queues_one_drafting_job_for_the_work_queue(capsys):
-    from training.models import Job
+    from jobs.models import Job
 
     call_command("setup_demo", "--rows", "20", "--queue-rows", "5")
     call_command("setup_demo", "--rows", "20", "--queue-rows", "5")

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from curation.errors import InvalidInput
+from core.errors import InvalidInput
 from curation.exports import ExportFailed, create_snapshot, snapshot_dir, snapshot_file
 from curation.imports import import_file
 from curation.models import Draft, ExportSnapshot, Record

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from curation.errors import InvalidInput
+from core.errors import InvalidInput
 from curation.imports import ImportFailed, import_file, preview_file
 from curation.models import AuditEvent, Record
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import InvalidInput, NotAllowed
 from curation import answers, workflow
 from curation.demo_data import TOOLS
-from curation.errors import InvalidInput, NotAllowed
 from curation.models import Membership, Record, RecordEvent, Role, WorkInProgress
 from tests.curation.annotate_fixtures import (
     call,

@@ -52,8 +52,8 @@ def kept_records(project):
 
 
 def test_kill_9_of_a_child_fails_the_job_with_the_reason(project, kept_records):
-    from training import jobs
-    from training.models import Job
+    from jobs import services as jobs
+    from jobs.models import Job
 
     job = jobs.create_job("train", project=project, params={})
 
@@ -82,13 +82,13 @@ def _database_url() -> str:
 
 
 def test_kill_9_of_the_worker_ends_its_child_and_the_job_is_marked_failed(project, kept_records):
-    from training import jobs
-    from training.models import Job
+    from jobs import services as jobs
+    from jobs.models import Job
 
     job = jobs.create_job("train", project=project, params={})
     script = (
-        "import django, sys; django.setup(); from training import jobs; "
-        "from training.models import Job; "
+        "import django, sys; django.setup(); from jobs import services as jobs; "
+        "from jobs.models import Job; "
         f"jobs.run_child(Job.objects.get(pk={job.pk}), {SLEEPER!r}, poll_s=0.1)"
     )
     env = {
@@ -128,8 +128,8 @@ def test_kill_9_of_the_worker_ends_its_child_and_the_job_is_marked_failed(projec
 def test_a_database_restart_mid_job_ends_in_a_clear_state(project, kept_records):
     from django.db import close_old_connections
 
-    from training import jobs
-    from training.models import Job
+    from jobs import services as jobs
+    from jobs.models import Job
 
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")

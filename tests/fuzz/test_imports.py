@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.imports import ImportFailed, import_file, preview_file
 from curation.models import AuditEvent, Project, Record
 

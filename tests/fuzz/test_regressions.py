@@ -170,7 +170,7 @@ def test_an_import_of_such_a_file_fails_cleanly_and_writes_nothing(
     ids=["surrogate", "nan", "nul", "nul-tool-name"],
 )
 def test_import_rows_refuses_a_row_that_cannot_be_stored(project, make_user, fields):
-    from curation.errors import CurationError
+    from core.errors import CurationError
     from curation.formats.base import Row
     from curation.imports import import_rows
 

@@ -55,7 +55,8 @@ def fill(parts, values: dict) -> str:
 def world(project, people, tmp_path):
     """A record, snapshot (with a file on disk), run, comparison and drafting job."""
     from curation.models import ExportSnapshot, Record
-    from training.models import BaseModel, Comparison, Job, TrainingRun
+    from jobs.models import Job
+    from training.models import BaseModel, Comparison, TrainingRun
 
     record = Record.objects.create(
         project=project, kind="instruction", instruction="问", output="答", content_hash="x"

@@ -12,8 +12,9 @@ import pytest
 from django.core.management import call_command
 
 from curation.models import ExportSnapshot, Record
+from jobs.models import Job
 from training import compare, compare_entry
-from training.models import BaseModel, Comparison, Job, TrainingRun
+from training.models import BaseModel, Comparison, TrainingRun
 
 STOCK = {"name": "check_stock", "arguments": {"product": "蓝色T恤"}}
 
@@ -175,7 +176,7 @@ def test_default_contenders_are_base_with_the_long_prompt_and_tuned_with_the_sho
 
 
 def test_a_run_without_an_adapter_cannot_be_compared(run):
-    from curation.errors import InvalidInput
+    from core.errors import InvalidInput
 
     run.adapter_path = ""
     with pytest.raises(InvalidInput, match="has no adapter"):
@@ -183,7 +184,7 @@ def test_a_run_without_an_adapter_cannot_be_compared(run):
 
 
 def test_a_snapshot_without_a_test_split_is_refused(run, people):
-    from curation.errors import InvalidInput
+    from core.errors import InvalidInput
 
     run.snapshot.files = [f for f in run.snapshot.files if f["split"] != "test"]
     run.snapshot.save()
@@ -192,7 +193,7 @@ def test_a_snapshot_without_a_test_split_is_refused(run, people):
 
 
 def test_only_engineers_launch(run, people):
-    from curation.errors import NotAllowed
+    from core.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         compare.compare_run(run, people["reviewer"], **OPTIONS)
@@ -312,7 +313,7 @@ def test_the_compare_command_runs_the_job_and_prints_json(run, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_stops_a_running_comparison(run, people):
-    from training import jobs
+    from jobs import services as jobs
 
     comparison = compare.compare_run(run, people["engineer"], **OPTIONS)
 
@@ -349,7 +350,7 @@ def test_failures_go_to_the_annotation_queue_once(scripted, people):
 
 
 def test_reviewers_cannot_send_failures(finished, people):
-    from curation.errors import NotAllowed
+    from core.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         compare.send_failures_to_queue(finished, people["reviewer"], contender="base")

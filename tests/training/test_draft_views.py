@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from curation.models import Record
-from training.models import Job
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,12 @@ import time
 import pytest
 from django.core.management import call_command
 
-from curation.errors import InvalidInput, NotAllowed
+from core.errors import InvalidInput, NotAllowed
 from curation.models import Draft, Record
+from jobs.models import Job
 from tests.worker import db_worker
 from training import drafting
-from training.models import BaseModel, Job
+from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,7 +74,7 @@ def test_a_drafting_job_leaves_a_draft_beside_every_record(project, people, tiny
         records=project.records.all(),
         settings_=settings_(),
     )
-    from training.tasks import run_job
+    from jobs.tasks import run_job
 
     assert run_job.call(job.pk) == Job.Status.SUCCEEDED
     job.refresh_from_db()
@@ -100,7 +101,7 @@ def test_the_prompt_carries_the_project_system_prompt_and_tools(project, people,
         records=project.records.filter(pk=records[0].pk),
         settings_=settings_(),
     )
-    from training.tasks import run_job
+    from jobs.tasks import run_job
 
     run_job.call(job.pk)
     prompt = Draft.objects.get(job_id=job.pk).prompt

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from api.tokens import issue_token
+from core.tokens import issue_token
 from training.backends import BackendError, Endpoint, chat
 from training.models import BaseModel
 from training.openai_views import validate_request
@@ -67,7 +67,7 @@ def test_a_wrong_token_is_refused_with_an_openai_error(live_server, tiny_registe
 
 @pytest.mark.parametrize("keyword", ["Bearer", "Token"])
 def test_models_answer_only_a_live_token_of_an_active_user(client, make_user, keyword):
-    from api.tokens import revoke_token
+    from core.tokens import revoke_token
 
     user = make_user("ci")
     first, first_key = issue_token(user, name="ci")

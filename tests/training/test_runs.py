@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from curation.errors import InvalidInput, NotAllowed
+from core.errors import InvalidInput, NotAllowed
 from curation.models import ExportSnapshot
-from training import jobs, runs
-from training.models import BaseModel, Job
+from jobs import services as jobs
+from jobs.models import Job
+from training import runs
+from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,7 +191,7 @@ def test_a_changed_snapshot_file_fails_the_run(project, people, tiny_base, chat_
 def test_an_orphaned_run_is_marked_failed_by_the_next_worker_task(
     project, people, tiny_base, chat_snapshot
 ):
-    from training.tasks import run_job
+    from jobs.tasks import run_job
 
     orphan = launch(project, people, tiny_base, chat_snapshot)
     Job.objects.filter(pk=orphan.job_id).update(

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from jobs.models import Job
 from training import runs
-from training.models import BaseModel, Job, TrainingRun
+from training.models import BaseModel, TrainingRun
 
 from .test_runs import write_snapshot
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.exports import (
     ExportFailed,
     create_snapshot,

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.imports import ImportFailed, create_project_for_file, import_file
 from curation.models import Project, Record
 

@@ -35,8 +35,9 @@ class Command(BaseCommand):
         """The work queue gets model drafts from the bundled model, once, in the background."""
         from django.contrib.auth import get_user_model
 
+        from jobs.models import Job
         from training import drafting
-        from training.models import BUNDLED_MODEL_NAME, BaseModel, Job
+        from training.models import BUNDLED_MODEL_NAME, BaseModel
 
         if project.jobs.filter(kind=Job.Kind.DRAFT).exists():
             return

@@ -3,9 +3,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.errors import CurationError
+from core.errors import CurationError
+from jobs.models import Job
 from training import compare
-from training.models import Job, TrainingRun
+from training.models import TrainingRun
 
 QUEUED_HINT_AFTER_S = 30
 

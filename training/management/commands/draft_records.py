@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.management.util import acting_user, project_by_slug, wait_for
 from training import drafting
 from training.models import BaseModel
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         if o["wait"]:
             job = wait_for(job)
         elif not o["background"]:
-            from training.tasks import run_job
+            from jobs.tasks import run_job
 
             run_job.call(job.pk)
             job.refresh_from_db()

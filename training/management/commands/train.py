@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.management.util import acting_user
 from curation.models import ExportSnapshot, Project, Record
 from training import runs

@@ -3,7 +3,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.errors import CurationError
+from core.errors import CurationError
 from curation.exports import create_snapshot
 from curation.management.util import acting_user, project_by_slug
 from training import compare, runs
@@ -73,7 +73,7 @@ class Command(BaseCommand):
                 enqueue=False,
             )
             self.stdout.write(f"Comparison #{comparison.pk}…")
-            from training.tasks import run_job
+            from jobs.tasks import run_job
 
             run_job.call(comparison.job_id)
             comparison.refresh_from_db()

@@ -1,26 +1,30 @@
-"""django-tasks entry points: take ids, call a service. The work itself runs in a child."""
+"""The django-tasks entry point of every job: take its id, call the handler of its kind.
+
+The work itself runs in a child process (`jobs.services.run_child`). Handlers live in the
+apps above this layer, which register them in their AppConfig.ready (`register_handler`).
+"""
 
 from __future__ import annotations
 
 from django.utils import timezone
 from django_tasks import task
 
-from training import jobs
-from training.models import Job
+from jobs import services as jobs
+from jobs.models import Job
 
 #: kind -> "module.function" that runs a job of that kind (and calls jobs.run_child).
-HANDLERS: dict[str, str] = {
-    "draft": "training.drafting.run_draft_job",
-    "train": "training.runs.run_training_job",
-    "compare": "training.compare.run_compare_job",
-}
+HANDLERS: dict[str, str] = {}
+
+
+def register_handler(kind: str, handler: str) -> None:
+    HANDLERS[kind] = handler
 
 
 @task()
 def run_job(job_id: int) -> str:
     from django.utils.module_loading import import_string
 
-    jobs.mark_orphans()
+    jobs.sweep(force=True)
     job = Job.objects.get(pk=job_id)
     if job.is_finished:
         return job.status

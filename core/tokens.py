@@ -16,12 +16,12 @@ from datetime import timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from api.models import ApiToken
-from curation.errors import InvalidInput, NotAllowed
-from curation.models import AuditEvent
+from core.errors import InvalidInput, NotAllowed
+from core.models import ApiToken
 
 KEY_START = "td_"
 #: The Authorization schemes a key may come with: `Token <key>` (the REST API's), `Bearer <key>`
@@ -31,6 +31,10 @@ SCHEMES = ("token", "bearer")
 LAST_USED_EVERY = timedelta(minutes=1)
 #: Longer headers are not keys; refuse them before hashing.
 MAX_KEY_LENGTH = 200
+
+#: Sent with `actor`, `action` ("token.create", "token.revoke") and `token` inside the
+#: change's transaction. The audit log lives above this layer (curation) and listens.
+token_changed = Signal()
 
 
 def digest_of(key: str) -> str:
@@ -68,7 +72,7 @@ def issue_token(user: AbstractBaseUser, *, name: str, actor=None) -> tuple[ApiTo
 @transaction.atomic
 def revoke_token(token: ApiToken, actor) -> ApiToken:
     """Stop the token working from now on; the row stays so the audit log can name it."""
-    if actor.pk != token.user_id and not actor.has_perm("api.change_apitoken"):
+    if actor.pk != token.user_id and not actor.has_perm("core.change_apitoken"):
         raise NotAllowed(_("You can only revoke your own tokens."))
     changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
@@ -108,9 +112,4 @@ def _touch(token: ApiToken) -> None:
 
 
 def _audit(actor, action: str, token: ApiToken) -> None:
-    AuditEvent.objects.create(
-        actor=actor,
-        action=action,
-        target=f"token {token.prefix}… of {token.user}",
-        data={"token": token.pk, "user": token.user_id, "name": token.name},
-    )
+    token_changed.send(sender=ApiToken, actor=actor, action=action, token=token)
