@@ -26,12 +26,12 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.progress import ProgressWriter, write_result
 from training import metrics
 from training.prompting import PromptSpec, assistant_turns, merge_tools, render_prompt
 
@@ -154,23 +154,6 @@ def diff(reference: str, output: str) -> list[list[str]]:
 # --- generation ------------------------------------------------------------------------------
 
 
-class Progress:
-    def __init__(self, workdir: Path, total: int) -> None:
-        self.path = workdir / "progress.jsonl"
-        self.done = 0
-        self.total = total
-        self.started = time.perf_counter()
-
-    def advance(self, n: int, **figures: Any) -> None:
-        self.done += n
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / self.done * (self.total - self.done) if self.done else None
-        line = {"done": self.done, "total": self.total, "elapsed_s": round(elapsed, 1)}
-        line |= {"eta_s": round(eta, 1) if eta is not None else None, **figures}
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(line, ensure_ascii=False) + "\n")
-
-
 def load_contender(contender: dict, *, cache_dir: str, dtype: str = "float32") -> tuple[Any, Any]:
     from training.modelload import ModelSource, load_model
 
@@ -230,7 +213,7 @@ def _guess_name(text: str) -> str:
 
 
 def answer_contender(
-    contender: dict, examples: list[dict], setup: dict, progress: Progress
+    contender: dict, examples: list[dict], setup: dict, progress: ProgressWriter
 ) -> tuple[list[dict], dict | None]:
     """Each example's output for one contender, and its probe answers if it takes the probe."""
     spec = PromptSpec.from_dict(contender.get("prompt") or {})
@@ -275,7 +258,9 @@ def probe_rows(setup: dict) -> list[dict]:
     return load_probe(name=(setup.get("probe") or {}).get("name") or "general")
 
 
-def answer_probe(model: Any, tokenizer: Any, setup: dict, progress: Progress, name: str) -> dict:
+def answer_probe(
+    model: Any, tokenizer: Any, setup: dict, progress: ProgressWriter, name: str
+) -> dict:
     """General questions with a bare prompt: what drifts is the weights, not the prompt."""
     rows = probe_rows(setup)
     spec = PromptSpec()
@@ -515,7 +500,9 @@ def run(config_path: str | Path) -> dict:
         c for c in contenders if c["name"] in ((setup.get("probe") or {}).get("contenders") or [])
     ]
     n_probe = len(probe_rows(setup)) if probe_for else 0
-    progress = Progress(workdir, len(contenders) * len(examples) + len(probe_for) * n_probe)
+    progress = ProgressWriter(
+        workdir, total=len(contenders) * len(examples) + len(probe_for) * n_probe
+    )
     outputs, probes = {}, {}
     for contender in contenders:
         outputs[contender["name"]], probe = answer_contender(contender, examples, setup, progress)
@@ -541,7 +528,7 @@ def run(config_path: str | Path) -> dict:
     }
     write_outputs(workdir, examples, outputs, report)
     result = {"headline": report["headline"], "examples": len(examples)}
-    (workdir / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    write_result(workdir, result)
     return result
 
 

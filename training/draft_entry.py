@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from jobs.progress import ProgressWriter
 from training.generation import Generation, generate_batch
 from training.modelload import ModelSource, load_model
 from training.parsing import parse_output
@@ -42,7 +43,7 @@ def run(job: dict, *, job_dir: Path) -> int:
     settings = DEFAULTS | (job.get("settings") or {})
     out_dir = Path(job.get("output_dir") or job_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs, progress = out_dir / "outputs.jsonl", out_dir / "progress.jsonl"
+    outputs, progress = out_dir / "outputs.jsonl", ProgressWriter(out_dir)
     done_ids = _done_ids(outputs)
     records = [r for r in job["records"] if r["id"] not in done_ids]
     total, done = len(job["records"]), len(job["records"]) - len(records)
@@ -62,7 +63,7 @@ def run(job: dict, *, job_dir: Path) -> int:
         for r in records
     }
     started, generated, drafted = time.perf_counter(), 0, 0
-    _append(progress, _progress(done, total, generated, 0.0, len(records)))
+    progress.write(**_progress(done, total, generated, 0.0, len(records)))
 
     def save(index: int, gen: Generation) -> None:
         # One generate_batch call over every record keeps the batch full (a finished row's
@@ -86,9 +87,8 @@ def run(job: dict, *, job_dir: Path) -> int:
         drafted += 1
         elapsed = time.perf_counter() - started
         _append(outputs, line)
-        _append(
-            progress,
-            _progress(done + drafted, total, generated, elapsed, len(records) - drafted, drafted),
+        progress.write(
+            **_progress(done + drafted, total, generated, elapsed, len(records) - drafted, drafted)
         )
 
     generate_batch(
@@ -112,7 +112,7 @@ def _run_http(
     done: int,
     total: int,
     outputs: Path,
-    progress: Path,
+    progress: ProgressWriter,
 ) -> int:
     from training.backends import Endpoint, chat
 
@@ -121,7 +121,7 @@ def _run_http(
     # The server renders its own template: tools go natively, the history as plain turns.
     plain = PromptSpec.from_dict((job.get("prompt") or {}) | {"tool_style": "none"})
     started, generated = time.perf_counter(), 0
-    _append(progress, _progress(done, total, generated, 0.0, len(records)))
+    progress.write(**_progress(done, total, generated, 0.0, len(records)))
     for n, record in enumerate(records, 1):
         offered = merge_tools(spec.tools, record.get("tools"))
         messages = build_messages(plain, messages=record["messages"])
@@ -150,7 +150,7 @@ def _run_http(
         }
         _append(outputs, line)
         elapsed = time.perf_counter() - started
-        _append(progress, _progress(done + n, total, generated, elapsed, len(records) - n, n))
+        progress.write(**_progress(done + n, total, generated, elapsed, len(records) - n, n))
     return len(records)
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobs.progress import ProgressWriter, write_result
 from training.config import RunConfig
 from training.modelload import ModelSource, load_model
 from training.prompting import (
@@ -493,22 +494,6 @@ def resolve_precision(precision: str, *, device: str) -> str:
     return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
-class Progress:
-    """Appends JSON lines to progress.jsonl (read by the worker) and metrics.jsonl."""
-
-    def __init__(self, workdir: Path, output_dir: Path, *, enabled: bool) -> None:
-        self.paths = [workdir / "progress.jsonl", output_dir / "metrics.jsonl"]
-        self.enabled = enabled
-
-    def write(self, **figures: Any) -> None:
-        if not self.enabled:
-            return
-        line = json.dumps(figures) + "\n"
-        for path in self.paths:
-            with path.open("a", encoding="utf-8") as f:
-                f.write(line)
-
-
 def _lora(cfg: RunConfig) -> Any:
     from peft import LoraConfig
 
@@ -528,7 +513,11 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     from torch.profiler import record_function
 
     accelerator = Accelerator(cpu=ctx["device"] == "cpu")
-    progress = Progress(ctx["workdir"], ctx["output_dir"], enabled=accelerator.is_main_process)
+    progress = ProgressWriter(
+        ctx["workdir"],
+        also=(ctx["output_dir"] / "metrics.jsonl",),
+        enabled=accelerator.is_main_process,
+    )
     spec = PromptSpec.from_dict(setup.get("prompt") or {})
     dtype = "bfloat16" if ctx["precision"] == "bf16" else "float32"
     model, tokenizer = load_model(ctx["source"], cache_dir=Path(setup["cache_dir"]), dtype=dtype)
@@ -732,7 +721,7 @@ def train_dpo(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
 
     train_rows = texts(ctx["train_rows"])
     test_rows = texts(ctx["test_rows"][: cfg.eval_max_rows])
-    progress = Progress(ctx["workdir"], ctx["output_dir"], enabled=True)
+    progress = ProgressWriter(ctx["workdir"], also=(ctx["output_dir"] / "metrics.jsonl",))
     args = DPOConfig(
         output_dir=str(ctx["output_dir"] / "trainer"),
         use_cpu=ctx["device"] == "cpu",
@@ -914,7 +903,7 @@ def run(config_path: str | Path) -> dict:
         json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
     )
     result["manifest_path"] = str(output_dir / "manifest.json")
-    (workdir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_result(workdir, result)
     return result
 
 
