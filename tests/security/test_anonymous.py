@@ -38,7 +38,7 @@ def test_the_api_schema_answers_an_anonymous_script_401(client):
 
 
 def test_the_api_schema_answers_a_token(client, make_user):
-    from api.tokens import issue_token
+    from core.tokens import issue_token
 
     key = issue_token(make_user("ci"), name="ci")[1]
     response = client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {key}")
