@@ -9,7 +9,7 @@ import json
 import pytest
 from django.contrib.auth.models import User
 
-from api.tokens import issue_token
+from core.tokens import issue_token
 from curation.models import Membership, Role
 from training.models import BaseModel, TrainingRun
 
