@@ -37,8 +37,8 @@ def setup_django(data_dir: str) -> None:
 
 
 def fill(project, *, upto: int, template_rows: list[dict]) -> None:
+    from curation import record_content
     from curation.models import Record, content_hash
-    from curation.rows import answer_tool_name
 
     have = project.records.count()
     batch = []
@@ -48,7 +48,7 @@ def fill(project, *, upto: int, template_rows: list[dict]) -> None:
         messages[0]["content"] = f"{messages[0]['content']} #{i}"
         record = Record(project=project, kind="conversation", messages=messages)
         record.content_hash = content_hash(record.content())
-        record.tool_name = answer_tool_name(record)
+        record.tool_name = record_content.tool_name(record)
         batch.append(record)
         if len(batch) == 5000:
             Record.objects.bulk_create(batch)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import CurationError, InvalidInput
-from curation import answers, dashboard, record_queries, selectors, workflow
+from curation import answers, dashboard, record_content, record_queries, selectors, workflow
 from curation.models import ROLE_RANK, GuidelineVersion, Project, Record, Role
 
 KEYS = "123456789"
@@ -164,7 +164,7 @@ def editor_context(request: HttpRequest, record: Record, *, mode: str) -> dict:
     draft = drafts[0] if drafts else None
     draft_answer = None
     if draft is not None:
-        draft_answer = draft.text if kind == answers.INSTRUCTION else answers.draft_message(draft)
+        draft_answer = record_content.draft_answer(record, draft)
     tools = answers.tools_of(record)
     context = {
         "record": record,
@@ -182,13 +182,13 @@ def editor_context(request: HttpRequest, record: Record, *, mode: str) -> dict:
         else None,
         "draft_text": draft_answer
         if isinstance(draft_answer, str)
-        else answers.answer_text(draft_answer),
+        else record_content.answer_text(draft_answer),
         "tool_forms": tool_forms(tools) if kind == answers.TOOL_CALL else [],
         "candidates": [
             {
                 **c,
                 "json": json.dumps(c["messages"], ensure_ascii=False),
-                "text": "\n\n".join(answers.answer_text(m) for m in c["messages"]),
+                "text": "\n\n".join(record_content.answer_text(m) for m in c["messages"]),
             }
             for c in state.get("candidates", [])
         ],
@@ -201,7 +201,7 @@ def editor_context(request: HttpRequest, record: Record, *, mode: str) -> dict:
         **_guidelines(project),
     }
     if kind == answers.TOOL_CALL:
-        context["prompt_messages"] = answers.split_answer(record.messages or [])[0]
+        context["prompt_messages"] = record_content.prompt_of(record)
     return context
 
 
@@ -282,7 +282,7 @@ def check(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         content = answers.content_from_state(record, _state(request, record))
         problems = answers.answer_problems(record, content)
-        answer = answers.final_answer(record, content)
+        answer = record_content.answer(record, content)
         calls = isinstance(answer, dict) and bool(answer.get("tool_calls"))
     except CurationError as e:
         error = e
@@ -296,15 +296,15 @@ def check(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _conflict(request, record, e: workflow.EditConflict, state: dict) -> HttpResponse:
     workflow.keep_conflicting_work(record, request.user, version=_version(request), state=state)
-    mine = answers.final_answer(record, e.mine)
-    theirs = answers.final_answer(e.theirs)
+    mine = record_content.answer(record, e.mine)
+    theirs = record_content.answer(e.theirs)
     return _notice(
         request,
         e,
         extra={
             "conflict": e,
-            "mine_text": answers.answer_text(mine),
-            "theirs_text": answers.answer_text(theirs),
+            "mine_text": record_content.answer_text(mine),
+            "theirs_text": record_content.answer_text(theirs),
             "theirs_version": e.theirs.version,
             "record": record,
         },
@@ -407,28 +407,29 @@ def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
 def review_context(request: HttpRequest, record: Record) -> dict:
     kind = answers.editor_kind(record)
     baseline = workflow.baseline_answer(record)
-    final = answers.final_answer(record)
+    final = record_content.answer(record)
     context = {
         "record": record,
         "project": record.project,
         "kind": kind,
         "has_draft": record.drafts.exists(),
-        "baseline_text": answers.answer_text(baseline),
-        "final_text": answers.answer_text(final),
-        "segments": answers.diff_segments(
-            answers.answer_text(baseline), answers.answer_text(final)
+        "baseline_text": record_content.answer_text(baseline),
+        "final_text": record_content.answer_text(final),
+        "segments": record_content.diff_segments(
+            record_content.answer_text(baseline), record_content.answer_text(final)
         ),
         "events": record_queries.history(record)[:20],
         **_roles(record.project, request.user),
         **_guidelines(record.project),
     }
     if kind != answers.INSTRUCTION:
-        prompt, _answer = answers.split_answer(record.messages or [])
-        context["prompt_messages"] = record.messages if record.chosen is not None else prompt
+        context["prompt_messages"] = record_content.prompt_of(record)
         if any(isinstance(a, dict) and a.get("tool_calls") for a in (baseline, final)):
             context["argument_rows"] = answers.argument_rows(baseline, final)
     if record.rejected:
-        context["rejected_text"] = "\n\n".join(answers.answer_text(m) for m in record.rejected)
+        context["rejected_text"] = "\n\n".join(
+            record_content.answer_text(m) for m in record.rejected
+        )
     return context
 
 

@@ -1,5 +1,8 @@
 """What an annotator edits: a record's answer as editor state, and the state back as content.
 
+What the prompt and the answer of a record are is `curation.record_content`'s to say; this
+module draws them as editor state and turns the posted state back into content fields.
+
 Three editors share one shape of work: `state_from_record` draws the state, the editor posts
 it back (`state_from_form`), `content_from_state` turns it into the record's content fields and
 `label_of` names the decision (the tool picked, a text answer or a clarifying question) for
@@ -8,9 +11,7 @@ agreement. Nothing here knows of HTTP or the database beyond reading a record's 
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput
+from curation import record_content
 
 INSTRUCTION, TOOL_CALL, CONVERSATION = "instruction", "tool_call", "conversation"
 MODE_TOOL, MODE_TEXT, MODE_CLARIFY = "tool", "text", "clarify"
@@ -34,7 +36,8 @@ class AnswerProblem:
 
 
 def tools_of(record) -> list[dict]:
-    return record.tools or record.project.tools or []
+    # record_content.tools_of's rule; the project is read only when the record has none.
+    return record.tools or record_content.tools_of(record, record.project.tools)
 
 
 def tool_schema(tools: list[dict], name: str) -> dict | None:
@@ -45,19 +48,11 @@ def tool_schema(tools: list[dict], name: str) -> dict | None:
     return None
 
 
-def split_answer(messages: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Split messages into the prompt and the final answer (trailing assistant turns)."""
-    end = len(messages)
-    while end and messages[end - 1].get("role") == "assistant":
-        end -= 1
-    return messages[:end], messages[end:]
-
-
 def editor_kind(record) -> str:
     if record.kind == "instruction":
         return INSTRUCTION
     messages = record.messages or []
-    prompt, answer = split_answer(messages)
+    prompt, answer = record_content.split(messages)
     simple = (
         record.chosen is None
         and record.rejected is None
@@ -69,43 +64,8 @@ def editor_kind(record) -> str:
     return TOOL_CALL if simple and tools_of(record) else CONVERSATION
 
 
-def arguments_of(call: dict) -> dict | str:
-    arguments = (call.get("function") or {}).get("arguments", {})
-    if isinstance(arguments, str):
-        try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            return arguments
-    return arguments
-
-
 def pretty(value) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
-
-
-def draft_message(draft) -> dict:
-    """A model draft as the assistant message it proposes."""
-    calls = draft.tool_calls or []
-    if calls:
-        normal = []
-        for call in calls:
-            function = call.get("function", call)
-            normal.append(
-                {
-                    "id": call.get("id") or _call_id(),
-                    "type": "function",
-                    "function": {
-                        "name": function.get("name", ""),
-                        "arguments": function.get("arguments", {}),
-                    },
-                }
-            )
-        return {"role": "assistant", "content": None, "tool_calls": normal}
-    return {"role": "assistant", "content": draft.text}
-
-
-def _call_id() -> str:
-    return "call_" + secrets.token_hex(12)
 
 
 def _text_mode(text: str) -> str:
@@ -119,7 +79,7 @@ def tool_state(message: dict | None) -> dict:
     calls = message.get("tool_calls") or []
     if calls:
         call = calls[0]
-        arguments = arguments_of(call)
+        arguments = record_content.arguments_of(call)
         return {
             "mode": MODE_TOOL,
             "tool": (call.get("function") or {}).get("name", ""),
@@ -132,31 +92,24 @@ def tool_state(message: dict | None) -> dict:
     return {"mode": _text_mode(text), "tool": "", "arguments_json": "{}", "content": text}
 
 
-def answer_message(record) -> dict | None:
-    if record.kind == "instruction":
-        return None
-    return next(iter(split_answer(record.messages or [])[1]), None)
-
-
 def state_from_record(record, drafts=()) -> dict:
     kind = editor_kind(record)
     if kind == INSTRUCTION:
-        return {"output": record.output or ""}
+        return {"output": record_content.answer(record)}
     if kind == TOOL_CALL:
-        return tool_state(answer_message(record))
-    prompt, answer = split_answer(record.messages or [])
-    if record.chosen is not None or record.rejected is not None:
-        prompt = record.messages or []
+        return tool_state(record_content.answer(record))
+    prompt = record_content.prompt_of(record)
+    answer = [] if record_content.has_candidates(record) else record_content.answer_run(record)
     candidates = []
     for source, mark, messages in (
-        ([("answer", "chosen", answer)] if answer and record.chosen is None else [])
+        ([("answer", "chosen", answer)] if answer else [])
         + [("chosen", "chosen", record.chosen or [])]
         + [("rejected", "rejected", record.rejected or [])]
     ):
         if messages:
             candidates.append({"source": source, "mark": mark, "messages": messages})
     for draft in drafts:
-        messages = [draft_message(draft)]
+        messages = [record_content.draft_message(draft.tool_calls, draft.text)]
         if all(c["messages"] != messages for c in candidates):
             candidates.append({"source": draft.model_name, "mark": "", "messages": messages})
     return {
@@ -255,7 +208,7 @@ def tool_message(state: dict, tools: list[dict]) -> dict:
             )
         as_text = state.get("arguments_as_text", True)
         call = {
-            "id": state.get("call_id") or _call_id(),
+            "id": state.get("call_id") or "call_" + secrets.token_hex(12),
             "type": "function",
             "function": {
                 "name": name,
@@ -283,9 +236,11 @@ def content_from_state(record, state: dict) -> dict:
     """Content fields to write; raises InvalidInput when the state cannot become a record."""
     kind = editor_kind(record)
     if kind == INSTRUCTION:
+        if record_content.has_candidates(record):  # the text shown is the chosen candidate's
+            return {"chosen": [{"role": "assistant", "content": state.get("output", "")}]}
         return {"output": state.get("output", "")}
     if kind == TOOL_CALL:
-        prompt, _answer = split_answer(record.messages or [])
+        prompt = record_content.prompt_of(record)
         return {"messages": [*prompt, tool_message(state, tools_of(record))]}
     prompt = []
     for i, m in enumerate(state.get("messages", [])):
@@ -328,24 +283,13 @@ def content_from_state(record, state: dict) -> dict:
     return {"messages": [*prompt, *chosen[0]["messages"]]}
 
 
-def final_answer(record, content: dict | None = None) -> dict | str | None:
-    """The answer a record gives, after `content` if given: output text or assistant message."""
-    fields = {name: getattr(record, name) for name in ("output", "messages", "chosen")}
-    fields.update(content or {})
-    if record.kind == "instruction":
-        return fields["output"] or ""
-    if fields.get("chosen"):
-        return fields["chosen"][0]
-    return next(iter(split_answer(fields.get("messages") or [])[1]), None)
-
-
 def label_of(answer: dict | str | None, *, mode: str = "") -> tuple[str, dict | None]:
     """(tool-choice label, arguments) of an answer: the classification agreement compares."""
     if not isinstance(answer, dict):
         return LABEL_TEXT, None
     calls = answer.get("tool_calls") or []
     if calls:
-        arguments = arguments_of(calls[0])
+        arguments = record_content.arguments_of(calls[0])
         name = (calls[0].get("function") or {}).get("name", "")
         return name, arguments if isinstance(arguments, dict) else {"(raw)": arguments}
     if mode == MODE_CLARIFY or (
@@ -357,7 +301,7 @@ def label_of(answer: dict | str | None, *, mode: str = "") -> tuple[str, dict | 
 
 def answer_problems(record, content: dict) -> list[AnswerProblem]:
     """Schema problems of the answer's tool calls (empty for text answers)."""
-    answer = final_answer(record, content)
+    answer = record_content.answer(record, content)
     if not isinstance(answer, dict) or not answer.get("tool_calls"):
         return []
     from curation.toolcheck import check_tool_calls
@@ -436,39 +380,6 @@ def _describe(problem) -> tuple[str, str]:
             hint = _("Make the arguments match the tool schema.")
         return message, hint
     return problem.message, problem.hint
-
-
-_TOKEN = re.compile(r"[\u3000-\u9fff\uff00-\uffef]|\w+|\s+|[^\w\s]", re.UNICODE)
-
-
-def diff_segments(before: str, after: str) -> list[tuple[str, str]]:
-    """(op, text) runs turning `before` into `after`; op is equal, insert or delete.
-
-    Chinese is compared character by character, other scripts word by word."""
-    a, b = _TOKEN.findall(before or ""), _TOKEN.findall(after or "")
-    segments: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
-            segments.append(("equal", "".join(a[i1:i2])))
-            continue
-        if i2 > i1:
-            segments.append(("delete", "".join(a[i1:i2])))
-        if j2 > j1:
-            segments.append(("insert", "".join(b[j1:j2])))
-    return segments
-
-
-def answer_text(answer) -> str:
-    """An answer as the text a reviewer reads: the output, or the message's content and calls."""
-    if answer is None:
-        return ""
-    if isinstance(answer, str):
-        return answer
-    parts = [answer.get("content") or ""]
-    for call in answer.get("tool_calls") or []:
-        function = call.get("function") or {}
-        parts.append(f"{function.get('name', '')}({pretty(arguments_of(call))})")
-    return "\n".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)

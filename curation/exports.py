@@ -39,8 +39,7 @@ from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
 from core.errors import InvalidInput
-from curation import export_writer, formats, helper_process
-from curation.formats import jsonio
+from curation import export_writer, formats, helper_process, record_content
 from curation.formats.base import FormatError, Row
 from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record
 from curation.record_queries import RecordFilter, filter_records
@@ -226,70 +225,16 @@ def apply_splits(records: QuerySet[Record], plan: SplitPlan) -> None:
 # --- rows ------------------------------------------------------------------------------------
 
 
-def _assistant_tail(messages: list[dict]) -> tuple[list[dict], list[dict]]:
-    end = len(messages)
-    while end and messages[end - 1].get("role") == "assistant":
-        end -= 1
-    return messages[:end], messages[end:]
-
-
-def _draft_message(draft: Draft) -> dict:
-    """The draft as an assistant message, with stable call ids and JSON-text arguments."""
-    if draft.tool_calls:
-        calls = []
-        for i, call in enumerate(draft.tool_calls):
-            function = call.get("function", call) if isinstance(call, dict) else {}
-            arguments = function.get("arguments", {})
-            if not isinstance(arguments, str):
-                arguments = jsonio.dumps(arguments)
-            calls.append(
-                {
-                    "id": call.get("id") or f"call_{i}",
-                    "type": "function",
-                    "function": {"name": function.get("name", ""), "arguments": arguments},
-                }
-            )
-        return {"role": "assistant", "content": None, "tool_calls": calls}
-    return {"role": "assistant", "content": draft.text}
-
-
-def _calls(message: dict) -> list[tuple[str, object]]:
-    found = []
-    for call in message.get("tool_calls") or ():
-        function = call.get("function", {}) if isinstance(call, dict) else {}
-        arguments = function.get("arguments")
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError:
-                pass
-        found.append((function.get("name"), arguments))
-    return found
-
-
-def _same_answer(human: list[dict], draft: dict) -> bool:
-    if len(human) != 1:
-        return False
-    answer = human[0]
-    if _calls(answer) or _calls(draft):
-        return _calls(answer) == _calls(draft)
-    return (answer.get("content") or "").strip() == (draft.get("content") or "").strip()
-
-
 def corrected_pair(row: Row, draft: Draft) -> Row | None:
     """The row as a preference pair (chosen = human answer, rejected = the draft), or None
     when the row has no answer or the draft says the same."""
-    rejected = _draft_message(draft)
-    if row.kind == Record.Kind.INSTRUCTION:
-        if row.output is None:
-            return None
-        human = [{"role": "assistant", "content": row.output}]
-        if _same_answer(human, rejected):
-            return None
-        return replace(row, output=None, chosen=human, rejected=[rejected], meta={})
-    prompt, human = _assistant_tail(row.messages or [])
-    if not human or _same_answer(human, rejected):
+    rejected = record_content.draft_message(draft.tool_calls, draft.text)
+    human = record_content.answer_run(row)
+    if not human or record_content.same_answer(record_content.merge(human), rejected):
         return None
+    if row.kind == Record.Kind.INSTRUCTION:
+        return replace(row, output=None, chosen=human, rejected=[rejected], meta={})
+    prompt = record_content.prompt_of(row)
     return replace(row, messages=prompt, chosen=human, rejected=[rejected], meta={})
 
 

@@ -17,11 +17,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput
-from curation import formats, helper_process, rowprep
+from curation import formats, helper_process, record_content, rowprep
 from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
 from curation.models import AuditEvent, Project, Record
-from curation.rowprep import answer_tool_name, rows_and_errors
+from curation.rowprep import rows_and_errors
 
 BATCH = 2000
 MAX_ERRORS = 50
@@ -338,7 +338,7 @@ def task_kind_of(row: Row) -> str:
     """The project task kind a file's first row suggests."""
     if row.chosen is not None or row.rejected is not None:
         return Project.TaskKind.PREFERENCE
-    if row.tools or answer_tool_name(row):
+    if row.tools or record_content.tool_name(row):
         return Project.TaskKind.TOOL_CALLING
     if row.kind == Record.Kind.CONVERSATION:
         return Project.TaskKind.CHAT

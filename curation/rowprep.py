@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 
-from curation import helper_process
+from curation import helper_process, record_content
 from curation.formats.base import FormatError, Row
 
 #: Fields that make up a record's content; the content hash and exports read exactly these.
@@ -62,27 +62,6 @@ def row_content(row) -> dict:
     return {name: getattr(row, name) for name in CONTENT_FIELDS}
 
 
-def answer_tool_name(row) -> str:
-    """Name of the first tool the answer calls ("" for a text answer).
-
-    The answer is the chosen candidate when there is one, else the last assistant turn.
-    Works on a Row and on a Record alike.
-    """
-    candidates = (
-        row.chosen
-        or [
-            m for m in (row.messages or []) if isinstance(m, dict) and m.get("role") == "assistant"
-        ][-1:]
-    )
-    for message in candidates:
-        for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
-            function = call.get("function") if isinstance(call, dict) else None
-            name = function.get("name") if isinstance(function, dict) else None
-            if isinstance(name, str):
-                return name[:100]
-    return ""
-
-
 def has_calls(row: Row) -> bool:
     """Whether the row holds any tool call (the tool check is skipped for the rest)."""
     for messages in (row.messages, row.chosen, row.rejected):
@@ -95,7 +74,7 @@ def has_calls(row: Row) -> bool:
 def tool_problems(row: Row, project_tools: list) -> list[dict]:
     from curation.toolcheck import check_tool_calls
 
-    tools = row.tools if row.tools else project_tools
+    tools = record_content.tools_of(row, project_tools)
     return [
         {"code": p.code, "message": p.message, "hint": p.hint} for p in check_tool_calls(row, tools)
     ]
@@ -124,7 +103,7 @@ def prepare(row: Row, project_tools: list) -> tuple:
         raise _unstorable(row, "holds NaN or Infinity, which JSON cannot hold") from None
     except RecursionError:
         raise _unstorable(row, "is nested too deeply") from None
-    tool_name = answer_tool_name(row)
+    tool_name = record_content.tool_name(row)
     for name in _TEXT_FIELDS:
         value = getattr(row, name)
         if isinstance(value, str) and "\x00" in value:

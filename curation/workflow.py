@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput, NotAllowed, StaleRecord
-from curation import answers
+from curation import answers, record_content
 from curation.models import (
     ROLE_RANK,
     Draft,
@@ -30,7 +30,6 @@ from curation.models import (
     WorkInProgress,
     content_hash,
 )
-from curation.rows import answer_tool_name
 
 S = Record.Status
 #: An untouched claim goes back to the pool after this long (autosave keeps a claim alive).
@@ -339,14 +338,14 @@ def _apply(record: Record, content: dict) -> dict:
     return {
         **content,
         "content_hash": content_hash(record.content()),
-        "tool_name": answer_tool_name(record),
+        "tool_name": record_content.tool_name(record),
         "problems": problems,
         "has_problems": bool(problems),
     }
 
 
 def _compare_and_set(record: Record, user, *, version: int, content: dict, **fields) -> Record:
-    before = answers.final_answer(record)
+    before = record_content.answer(record)
     changes = _apply(record, content) if content else {}
     changed = Record.objects.filter(pk=record.pk, version=version).update(
         **changes, **fields, version=F("version") + 1, updated_at=timezone.now()
@@ -366,7 +365,7 @@ def save_record(record: Record, user, *, version: int, state: dict) -> Record:
     _check_editable(record, user, action=_("save"))
     content = answers.content_from_state(record, state)
     record = _compare_and_set(record, user, version=version, content=content)
-    after = answers.final_answer(record)
+    after = record_content.answer(record)
     RecordEvent.objects.create(
         record=record,
         actor=user,
@@ -420,16 +419,15 @@ def baseline_answer(record: Record, *, before=_CURRENT):
     before the first human change (`before` when this is the first)."""
     draft = record.drafts.first()
     if draft is not None:
-        message = answers.draft_message(draft)
-        return draft.text if record.kind == "instruction" else message
+        return record_content.draft_answer(record, draft)
     first = record.history_events.filter(data__has_key="before").first()
     if first:
         return first.data["before"]
-    return answers.final_answer(record) if before is _CURRENT else before
+    return record_content.answer(record) if before is _CURRENT else before
 
 
 def _submission_data(record: Record, *, before, mode: str, seconds) -> dict:
-    after = answers.final_answer(record)
+    after = record_content.answer(record)
     label, arguments = answers.label_of(after, mode=mode)
     return {
         "before": before,
@@ -495,7 +493,7 @@ def _submit_overlap(record: Record, user, *, wip: WorkInProgress, state: dict) -
     seconds = (
         (timezone.now() - datetime.fromisoformat(claimed)).total_seconds() if claimed else None
     )
-    answer = answers.final_answer(record, content)
+    answer = record_content.answer(record, content)
     label, arguments = answers.label_of(answer, mode=state.get("mode", ""))
     guideline = guideline_in_force(record.project)
     RecordEvent.objects.create(

@@ -19,12 +19,12 @@ from django.conf import settings
 from django.db import transaction
 
 from core.errors import InvalidInput, NotAllowed, NotFound
+from curation import record_content
 from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record, Role, Tag
-from curation.rows import answer_tool_name
+from curation.record_content import answer_text
 from jobs import services as jobs
 from jobs.models import Job
 from training import metrics
-from training.compare_entry import answer_text
 from training.models import BaseModel, Comparison, Judgement, TrainingRun
 from training.prompt_setups import prompt_spec
 
@@ -78,8 +78,8 @@ def few_shot_examples(snapshot: ExportSnapshot, *, k: int = FEW_SHOT) -> list[li
 
     candidates = []
     for row in split_rows(snapshot, "train"):
-        messages, _ = row_messages(row)
-        messages = [m for m in messages if m.get("role") != "system"]
+        prompt, _, chosen = row_messages(row)
+        messages = [m for m in prompt + chosen if m.get("role") != "system"]
         label = _first_tool(messages)
         candidates.append((len(json.dumps(messages, ensure_ascii=False)), label, messages))
     candidates.sort(key=lambda c: c[0])
@@ -731,7 +731,7 @@ def send_failures_to_queue(comparison: Comparison, actor, *, contender: str) -> 
             },
         )
         record.content_hash = record.compute_content_hash()
-        record.tool_name = answer_tool_name(record)
+        record.tool_name = record_content.tool_name(record)
         record.save()
         record.tags.add(tag)
         calls = out["answer"] if out["parse"] == "tool_calls" else None

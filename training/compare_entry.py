@@ -1,7 +1,8 @@
 """The comparison child: `python -m training.compare_entry <workdir>/config.json`. No Django.
 
 Every contender (a base model, optionally with a LoRA adapter, and its own prompt) answers
-every assistant turn of every test row, given the messages before it (tool results included);
+every reply of every test row (a run of assistant messages, as curation.record_content reads
+it: the last one is the row's answer), given the messages before it (tool results included);
 the answers are parsed, scored with `training.metrics` and timed.
 
 config.json (written by training.compare):
@@ -23,7 +24,6 @@ and result.json (the headline numbers).
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 import traceback
@@ -31,9 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from curation import record_content
+from curation.record_content import answer_text
 from jobs.progress import ProgressWriter, write_result
 from training import metrics
-from training.prompting import PromptSpec, assistant_turns, merge_tools, render_prompt
+from training.prompting import PromptSpec, merge_tools, render_prompt
 
 REPORT_VERSION = 1
 #: Per-example figures the significance tests pair up: (metric, example filter).
@@ -43,7 +45,6 @@ PAIRED = (
     ("chrf", "text_reference"),
     ("latency_ms", "all"),
 )
-MAX_DIFF_CHARS = 4000
 PROBE_BATCH = 8
 
 
@@ -60,43 +61,33 @@ def read_rows(path: str | Path) -> list[dict]:
     return read(path)
 
 
-def row_messages(row: dict) -> tuple[list[dict], list | None]:
-    from training.entry import DataError, sft_example
+def row_messages(row: dict) -> tuple[list[dict], list | None, list[dict]]:
+    """(prompt messages, tools, chosen answer) of a row; the answer is [] unless the row
+    holds a chosen candidate apart from its messages."""
+    from training.entry import DataError, answer_messages, sft_example
 
     try:
-        return sft_example(row)
+        messages, tools = sft_example(row)
+        chosen = answer_messages(row["chosen"]) if "messages" in row and "chosen" in row else []
     except DataError as e:
         raise CompareDataError(str(e)) from e
-
-
-def reference_answer(message: dict) -> metrics.Answer:
-    """A tool-call turn as a list of {"name", "arguments"}; a text turn as its text."""
-    calls = message.get("tool_calls") or []
-    if calls:
-        return [
-            {
-                "name": c.get("function", c).get("name", ""),
-                "arguments": c.get("function", c).get("arguments", {}),
-            }
-            for c in calls
-        ]
-    content = message.get("content")
-    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return messages[: len(messages) - len(chosen)], tools, chosen
 
 
 def load_examples(rows: list[dict], *, project_tools: list | None) -> list[dict]:
-    """One example per assistant turn, in row order."""
+    """One example per reply, in row order (record_content.replies_with)."""
     examples = []
     for row_index, row in enumerate(rows):
-        messages, tools = row_messages(row)
+        messages, tools, chosen = row_messages(row)
         users = sum(m.get("role") == "user" for m in messages)
         record_kind = (
             "conversation"
             if tools or users > 1 or any(m.get("role") == "tool" for m in messages)
             else "instruction"
         )
-        for turn, (context, answer) in enumerate(assistant_turns(messages)):
-            reference = reference_answer(answer)
+        replies = record_content.replies_with(messages, chosen)
+        for turn, (context, answer) in enumerate(replies):
+            reference = record_content.reference(answer)
             examples.append(
                 {
                     "index": len(examples),
@@ -112,43 +103,6 @@ def load_examples(rows: list[dict], *, project_tools: list | None) -> list[dict]
                 }
             )
     return examples
-
-
-def answer_text(answer: metrics.Answer) -> str:
-    """What a person reads: the text, or one `name {arguments}` line per call."""
-    if answer is None:
-        return ""
-    if isinstance(answer, str):
-        return answer
-    lines = []
-    for call in answer:
-        call = call.get("function", call)
-        arguments = call.get("arguments", {})
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError:
-                pass  # shown as written
-        if not isinstance(arguments, str):
-            arguments = json.dumps(arguments, ensure_ascii=False, sort_keys=True)
-        lines.append(f"{call.get('name', '')} {arguments}")
-    return "\n".join(lines)
-
-
-def diff(reference: str, output: str) -> list[list[str]]:
-    """Character diff as [op, text] runs: "=" same, "-" only in the reference, "+" only in
-    the output."""
-    a, b = reference[:MAX_DIFF_CHARS], output[:MAX_DIFF_CHARS]
-    runs: list[list[str]] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
-            runs.append(["=", a[i1:i2]])
-            continue
-        if i2 > i1:
-            runs.append(["-", a[i1:i2]])
-        if j2 > j1:
-            runs.append(["+", b[j1:j2]])
-    return runs
 
 
 # --- generation ------------------------------------------------------------------------------
@@ -309,7 +263,9 @@ def score(examples: list[dict], outputs: dict[str, list[dict]], setup: dict) -> 
         for example, out in zip(examples, outs, strict=True):
             out.setdefault("label", metrics.call_label(metrics.parse_calls(out["answer"])))
             out["failed"] = _failed(out)
-            out["diff"] = diff(answer_text(example["reference"]), answer_text(out["answer"]))
+            out["diff"] = record_content.diff_segments(
+                answer_text(example["reference"]), answer_text(out["answer"])
+            )
         usage = metrics.usage_metrics(
             [o["latency_ms"] for o in outs],
             prompt_tokens=[o["prompt_tokens"] for o in outs],

@@ -18,8 +18,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput, NotAllowed
+from curation import record_content
 from curation.models import AuditEvent, Draft, Project, Record, Role
-from curation.rows import record_messages
 from jobs import services as jobs
 from jobs.models import Job
 from training.models import BaseModel
@@ -113,7 +113,11 @@ def job_file(job: Job) -> dict:
         "prompt": prompt_spec(project, "full"),
         "settings": job.params["settings"],
         "records": [
-            {"id": r.pk, "messages": record_messages(r, answer=False), "tools": r.tools}
+            {
+                "id": r.pk,
+                "messages": record_content.chat_messages(r, with_answer=False),
+                "tools": r.tools,
+            }
             for r in records.iterator(chunk_size=1000)
         ],
         "output_dir": job.workdir,

@@ -50,15 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curation.record_content import instruction_messages
 from jobs.progress import ProgressWriter, write_result
 from training.config import RunConfig
 from training.modelload import ModelSource, load_model
-from training.prompting import (
-    PromptSpec,
-    instruction_messages,
-    render_prompt,
-    render_training_example,
-)
+from training.prompting import PromptSpec, render_prompt, render_training_example
 
 EXIT_STOPPED = 128 + signal.SIGTERM
 STEP_LABEL = "tunedesk.step"  # torch.profiler labels: benchmarks/training.py reads them
@@ -108,7 +104,8 @@ def read_rows(path: str | Path, *, sha256: str | None = None) -> list[dict]:
     return rows
 
 
-def _answer(value: Any) -> list[dict]:
+def answer_messages(value: Any) -> list[dict]:
+    """A row's answer value (text, a message or a list of them) as messages."""
     if isinstance(value, str):
         return [{"role": "assistant", "content": value}]
     if isinstance(value, dict):
@@ -123,7 +120,7 @@ def sft_example(row: dict) -> tuple[list[dict], Any]:
     if "messages" in row:
         messages = list(row["messages"])
         if "chosen" in row:
-            messages += _answer(row["chosen"])
+            messages += answer_messages(row["chosen"])
         return messages, row.get("tools")
     if "instruction" in row and "output" in row:
         messages = instruction_messages(
@@ -151,8 +148,8 @@ def preference_example(row: dict) -> tuple[list[dict], Any, list[dict], list[dic
         return (
             list(source["messages"]),
             source.get("tools"),
-            _answer(row["preferred_output"]),
-            _answer(row["non_preferred_output"]),
+            answer_messages(row["preferred_output"]),
+            answer_messages(row["non_preferred_output"]),
         )
     if "chosen" not in row or "rejected" not in row:
         raise DataError(
@@ -176,7 +173,12 @@ def preference_example(row: dict) -> tuple[list[dict], Any, list[dict], list[dic
         )
     else:
         raise DataError("row", "has chosen/rejected but no messages, prompt or instruction.")
-    return messages, row.get("tools"), _answer(row["chosen"]), _answer(row["rejected"])
+    return (
+        messages,
+        row.get("tools"),
+        answer_messages(row["chosen"]),
+        answer_messages(row["rejected"]),
+    )
 
 
 # --- encoding -------------------------------------------------------------------------------

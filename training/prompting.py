@@ -5,8 +5,9 @@ Messages are OpenAI-style dicts: roles system/user/assistant/tool, assistant `to
 `tool` messages, and an optional per-message `weight` (0 = not trained).
 
 Instruction pairs (Alpaca) become `[user: instruction (+ "\\n\\n" + input), assistant: output]`
-through `instruction_messages`; the user message keeps the input apart under an `input` key so
-a prompt template can still fill `{instruction}` and `{input}` separately.
+through `curation.record_content.instruction_messages`, which says what a record's prompt and
+answer are; the user message keeps the input apart under an `input` key so a prompt template
+can still fill `{instruction}` and `{input}` separately.
 
 A chat template that takes `tools=` gets the tools natively. Otherwise (SmolLM2's template
 has no tool support) the tool schemas are rendered into the system message, assistant tool
@@ -62,33 +63,6 @@ class PromptSpec:
     def from_dict(cls, data: dict) -> PromptSpec:
         known = {"system_prompt", "tools", "template", "few_shot", "tool_style", "mode"}
         return cls(**{k: v for k, v in data.items() if k in known and v is not None})
-
-
-def instruction_messages(
-    instruction: str,
-    input: str = "",
-    output: str | None = None,
-    *,
-    system: str = "",
-    history: list[list[str]] | None = None,
-) -> list[dict]:
-    """An Alpaca row as messages; `output=None` leaves the answer off (for drafting)."""
-    messages: list[dict] = [{"role": "system", "content": system}] if system else []
-    for question, answer in history or []:
-        messages += [{"role": "user", "content": question}]
-        messages += [{"role": "assistant", "content": answer}]
-    user = {"role": "user", "content": instruction}
-    if input:
-        user["input"] = input
-    messages.append(user)
-    if output is not None:
-        messages.append({"role": "assistant", "content": output})
-    return messages
-
-
-def assistant_turns(messages: list[dict]) -> list[tuple[list[dict], dict]]:
-    """(context, answer) for every assistant turn: what comparison scores."""
-    return [(messages[:i], m) for i, m in enumerate(messages) if m.get("role") == "assistant"]
 
 
 def function_specs(tools: list | str | None) -> list[dict]:
@@ -176,7 +150,7 @@ def render_prompt(
     if messages and messages[-1].get("role") == "assistant":
         raise PromptError(
             "The messages end with an assistant turn, so there is nothing to generate.",
-            hint="pass the messages before the answer (see assistant_turns)",
+            hint="pass the messages before the answer (see record_content.replies)",
         )
     text, _ = _render(tokenizer, spec, messages, tools=tools, generation=True)
     return text

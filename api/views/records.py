@@ -33,7 +33,7 @@ from api.serializers import (
 from api.views.base import ApiView
 from api.views.docs import CURSOR, ERROR_EXAMPLE, errors
 from core.errors import InvalidInput, NotFound
-from curation import answers, imports, record_queries, workflow
+from curation import imports, record_content, record_queries, workflow
 from curation.models import Record, Role, content_hash
 from curation.rows import row_content
 
@@ -124,12 +124,12 @@ def _stale(record: Record, user, e: workflow.EditConflict, *, version: int, stat
     """Keep the refused state as work in progress, and put both versions in the error."""
     workflow.keep_conflicting_work(record, user, version=version, state=state)
     e.api_extra = {
-        "mine": {"version": version, "answer": answers.final_answer(record, e.mine)},
+        "mine": {"version": version, "answer": record_content.answer(record, e.mine)},
         "theirs": ConflictTheirsSerializer(
             {
                 "version": e.theirs.version,
                 "by": e.theirs_by,
-                "answer": answers.final_answer(e.theirs),
+                "answer": record_content.answer(e.theirs),
                 "record": e.theirs,
             }
         ).data,

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import InvalidInput, NotAllowed
-from curation import answers, workflow
+from curation import answers, record_content, workflow
 from curation.demo_data import TOOLS
 from curation.models import Membership, Record, RecordEvent, Role, WorkInProgress
 from tests.curation.annotate_fixtures import (
@@ -152,7 +152,7 @@ def test_saving_over_a_newer_version_is_refused_with_both_versions(shop, people)
     assert conflict.theirs.version == 2 and conflict.theirs_by == "rita"
     assert "amount" in conflict.mine["messages"][-1]["tool_calls"][0]["function"]["arguments"]
     stored = Record.objects.get(pk=record.pk)
-    assert answers.label_of(answers.final_answer(stored))[1]["amount"] == 50
+    assert answers.label_of(record_content.answer(stored))[1]["amount"] == 50
 
 
 def test_an_annotator_cannot_edit_a_record_held_by_someone_else(shop, people, ben):

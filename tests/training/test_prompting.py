@@ -7,12 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from curation.record_content import instruction_messages, replies
 from training.prompting import (
     PromptError,
     PromptSpec,
-    assistant_turns,
     build_messages,
-    instruction_messages,
     render_prompt,
     render_training_example,
 )
@@ -133,7 +132,7 @@ def test_loss_covers_exactly_the_assistant_turns_of_a_real_tool_call_conversatio
     ids, labels = render_training_example(tokenizer, spec, messages, tools=tools, max_length=None)
     expected = [
         a["content"] or build_messages(PromptSpec(), messages=[a])[0]["content"]
-        for _, a in assistant_turns(messages)
+        for _, a in replies(messages)
     ]
     assert trained_text(tokenizer, ids, labels) == [e + "<|im_end|>" for e in expected]
     assert any("<tool_call>" in e for e in expected)
@@ -154,7 +153,7 @@ def test_training_sees_exactly_the_prompt_drafting_renders_before_each_answer(
         starts = [
             i for i in range(len(ids)) if labels[i] != -100 and (i == 0 or labels[i - 1] == -100)
         ]
-        contexts = [context for context, _ in assistant_turns(messages)]
+        contexts = [context for context, _ in replies(messages)]
         assert len(starts) == len(contexts)
         for start, context in zip(starts, contexts, strict=True):
             prompt = render_prompt(tokenizer, spec, context, tools=tools)
