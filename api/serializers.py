@@ -391,6 +391,14 @@ class SnapshotCreateSerializer(serializers.Serializer):
     filters = RecordFilterSerializer(required=False, help_text="The records list's filters.")
     test_ratio = serializers.FloatField(min_value=0, max_value=0.9, default=0.1)
     seed = serializers.IntegerField(default=0, min_value=0, max_value=2**31 - 1)
+    tools = serializers.BooleanField(
+        default=True,
+        help_text="Write each row's tool schemas (its own, else the project's) in formats with "
+        "a tools field; false leaves them all out (short-prompt style).",
+    )
+    datasets = serializers.BooleanField(
+        default=False, help_text="Also save a Hugging Face DatasetDict (save_to_disk)."
+    )
 
 
 class RunCreateSerializer(serializers.Serializer):

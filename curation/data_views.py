@@ -200,7 +200,14 @@ def export_page(request: HttpRequest, slug: str) -> HttpResponse:
         "can_export": can_export,
         "formats": exports.writable_formats(),
         "statuses": Record.Status.choices,
-        "values": {"format": "", "status": [Record.Status.ACCEPTED], "test_ratio": 0.1, "seed": 0},
+        "values": {
+            "format": "",
+            "status": [Record.Status.ACCEPTED],
+            "test_ratio": 0.1,
+            "seed": 0,
+            "tools": True,
+            "datasets": False,
+        },
     }
     status = 200
     if request.method == "POST":
@@ -211,6 +218,8 @@ def export_page(request: HttpRequest, slug: str) -> HttpResponse:
             "status": request.POST.getlist("status"),
             "test_ratio": request.POST.get("test_ratio", "0.1"),
             "seed": request.POST.get("seed", "0"),
+            "tools": request.POST.get("tools") == "1",
+            "datasets": request.POST.get("datasets") == "1",
         }
         context["values"] = values
         try:
@@ -221,6 +230,8 @@ def export_page(request: HttpRequest, slug: str) -> HttpResponse:
                 status=values["status"],
                 test_ratio=_number(values["test_ratio"], float, _("test ratio")),
                 seed=_number(values["seed"], int, _("seed")),
+                tools=values["tools"],
+                datasets=values["datasets"],
             )
         except CurationError as e:
             context["error"] = e

@@ -71,11 +71,27 @@ def _line_encoder() -> Callable[[object], str]:
     return lambda obj: join(encode(obj, 0))
 
 
-def dumper(format_name: str, template: str) -> Callable[[Row], dict]:
+def dumper(
+    format_name: str, template: str, *, tools: list | None = None, omit_tools: bool = False
+) -> Callable[[Row], dict]:
+    """The row -> object function of a format. In a format that holds tool schemas, a row
+    without its own is written with `tools` (the project's); `omit_tools` writes none."""
     module = formats.get(format_name)
     if format_name == "template_text":
         return lambda row: {"text": module.render(row, template)}
-    return module.dump
+    dump = module.dump
+    if not getattr(module, "HOLDS_TOOLS", False) or not (tools or omit_tools):
+        return dump
+
+    def with_tools(row: Row) -> dict:
+        # The row is built for this one write (RowBuilder), so setting its field is safe.
+        if omit_tools:
+            row.tools = None
+        elif not row.tools:
+            row.tools = tools
+        return dump(row)
+
+    return with_tools
 
 
 def _load(value):
@@ -264,12 +280,12 @@ class _Splits:
         return {file.split: file for file in written}
 
 
-def serve(conn, format_name: str, template: str, folder: str) -> None:
+def serve(conn, format_name: str, template: str, folder: str, tools: dict) -> None:
     """Run in a helper process: write the files in `folder` from what `conn` announces, each
     a pickle in the folder's SPOOL file: ("rows", offset, size) for each chunk of value tuples
     (see RowBuilder), then ("plan", offset, size) for the pks planned for the test split
     among the records without a split; then answer ("done", files, errors, more) (or
-    helper_process's "crash")."""
+    helper_process's "crash"). `tools` are dumper's keyword arguments."""
 
     def work() -> None:
         plan: tuple | None = None
@@ -287,7 +303,10 @@ def serve(conn, format_name: str, template: str, folder: str) -> None:
 
         try:
             result = write_files(
-                chunks(), dumper(format_name, template), Path(folder), lambda: load(*plan[1:])
+                chunks(),
+                dumper(format_name, template, **tools),
+                Path(folder),
+                lambda: load(*plan[1:]),
             )
             while plan is None:  # stopped early on errors: take the rest of the announcements
                 if (message := conn.recv())[0] == "plan":

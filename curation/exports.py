@@ -330,13 +330,13 @@ class WriterProcess:
     stops the helper and removes the spool.
     """
 
-    def __init__(self, format_name: str, template: str, folder: Path):
+    def __init__(self, format_name: str, template: str, folder: Path, tools: dict):
         self._spool_path = folder / export_writer.SPOOL
         self._spool = os.open(self._spool_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._offset = 0
         self._helper = helper_process.HelperProcess(
             export_writer.serve,
-            (format_name, template, str(folder)),
+            (format_name, template, str(folder), tools),
             name="tunedesk-export-writer",
             doing="writing the export",
             crashed=WriterCrashed,
@@ -388,6 +388,7 @@ def _write(
     folder: Path,
     left_out: list[int],
     helper_process: bool | None,
+    tools: dict,
 ) -> tuple[dict[str, export_writer.WrittenFile], list[dict], bool]:
     """Write the files, planning the splits from the same pass over the records, then apply
     the plan (rolled back with the transaction when the files fail). With a helper process,
@@ -400,14 +401,14 @@ def _write(
         rows = export_rows(records, preference=preference, left_out=left_out, planner=planner)
         result = export_writer.write_files(
             rows,
-            export_writer.dumper(format_name, template),
+            export_writer.dumper(format_name, template, **tools),
             folder,
             lambda: planner.plan().to_test,
         )
         if not result[1]:
             apply_splits(records, planner.plan())
         return result
-    with WriterProcess(format_name, template, folder) as writer:
+    with WriterProcess(format_name, template, folder, tools) as writer:
         for chunk in _value_chunks(records):
             planner.add(chunk)
             writer.send(chunk)
@@ -441,12 +442,15 @@ def create_snapshot(
     seed: int = 0,
     template: str | None = None,
     datasets: bool = False,
+    tools: bool = True,
     helper_process: bool | None = None,
 ) -> ExportSnapshot:
     """Write an immutable snapshot of the project's records with `status` (and `filters`,
     RecordFilter parameters) in `format_name`; see the module docstring for the rules.
 
     `datasets=True` also saves a Hugging Face DatasetDict (train/test) under hf_dataset/.
+    In a format with a tools field each row carries its tool schemas (its own, else the
+    project's) unless `tools=False` leaves them all out (for a short-prompt style export).
     Exports of HELPER_PROCESS_RECORDS or more write their files in a helper process
     (`helper_process` forces the choice either way).
     """
@@ -492,6 +496,7 @@ def create_snapshot(
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             left_out: list[int] = []
+            tool_options = _tool_options(project, tools=tools)
             files, errors, more = _write(
                 records,
                 found["count"],
@@ -503,6 +508,7 @@ def create_snapshot(
                 folder=tmp,
                 left_out=left_out,
                 helper_process=helper_process,
+                tools=tool_options,
             )
             if errors:
                 raise ExportFailed(format_name, errors, more)
@@ -516,6 +522,7 @@ def create_snapshot(
             manifest = _manifest(
                 project, snapshot, actor, files, rel, stratify=stratify, left_out=left_out
             )
+            manifest["tools"] = _tools_manifest(format_name, files, tools=tools)
             try:
                 info = _dataset_info(project, snapshot.pk, format_name, files)
             except FormatError as e:
@@ -526,7 +533,7 @@ def create_snapshot(
                 )
                 manifest["dataset_info"] = {"written": True, "file": DATASET_INFO}
             if datasets:
-                _write_datasets(records, tmp / HF_DIR, format_name)
+                _write_datasets(records, tmp / HF_DIR, format_name, tool_options)
                 manifest["hf_dataset"] = HF_DIR
             (tmp / MANIFEST).write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
@@ -596,7 +603,26 @@ def _manifest(project, snapshot, actor, files, rel: Path, *, stratify, left_out)
     }
 
 
-def _write_datasets(records, folder: Path, format_name: str) -> None:
+def _tool_options(project: Project, *, tools: bool) -> dict:
+    """export_writer.dumper's keyword arguments for the tool schemas."""
+    return {"tools": project.tools or None} if tools else {"omit_tools": True}
+
+
+def _tools_manifest(format_name: str, files: dict, *, tools: bool) -> dict:
+    """What the manifest says of the tool schemas in the files."""
+    if not getattr(formats.get(format_name), "HOLDS_TOOLS", False):
+        return {"included": False, "reason": f"{format_name} has no field for tool schemas"}
+    if not tools:
+        return {"included": False, "reason": "left out on request (short-prompt style export)"}
+    field = "tools (a JSON string)" if format_name.startswith("sharegpt") else "tools (a list)"
+    return {
+        "included": any("tools" in f.keys for f in files.values()),
+        "field": field,
+        "source": "each row's own tool schemas, else the project's",
+    }
+
+
+def _write_datasets(records, folder: Path, format_name: str, tools: dict) -> None:
     preference = format_name in PREFERENCE_FORMATS
     from curation.formats import hf_datasets
 
@@ -604,7 +630,10 @@ def _write_datasets(records, folder: Path, format_name: str) -> None:
     rows = list(export_rows(records, preference=preference))
     try:
         hf_datasets.write_dataset(
-            {split: [r for s, r in rows if s == split] for split in SPLITS}, folder, fmt=fmt
+            {split: [r for s, r in rows if s == split] for split in SPLITS},
+            folder,
+            fmt=fmt,
+            dump=export_writer.dumper(fmt, "", **tools),
         )
     except FormatError as e:
         raise InvalidInput(f"the datasets copy failed: {e.message}", hint=e.hint) from None

@@ -88,6 +88,8 @@ class SnapshotList(ApiView):
             filters=data.get("filters") or {},
             test_ratio=data["test_ratio"],
             seed=data["seed"],
+            tools=data["tools"],
+            datasets=data["datasets"],
         )
         return Response(SnapshotSerializer(snapshot, context={"request": request}).data, 201)
 

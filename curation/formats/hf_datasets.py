@@ -8,7 +8,7 @@ their exact keys and order (no struct inference filling absent keys with None).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .base import FormatError, Row
 
@@ -21,8 +21,11 @@ def write_dataset(
     directory: str | os.PathLike,
     *,
     fmt: str = "openai_chat",
+    dump: Callable[[Row], dict] | None = None,
 ) -> dict[str, int]:
-    """Save the splits to `directory`; returns the row count per split."""
+    """Save the splits to `directory`; returns the row count per split. `dump` writes a row
+    (default: the format's own). An empty split is left out: `datasets.load_from_disk` cannot
+    read a DatasetDict holding one."""
     import datasets  # heavy (pyarrow, pandas): only when this export runs
 
     from . import get
@@ -36,7 +39,9 @@ def write_dataset(
         )
     splits = {}
     for split, rows in rows_by_split.items():
-        objs = [module.dump(row) for row in rows]
+        objs = [(dump or module.dump)(row) for row in rows]
+        if not objs:
+            continue
         columns = list(dict.fromkeys(key for obj in objs for key in obj))
         features = datasets.Features(
             {

@@ -17,6 +17,8 @@ from .openai_chat import check_tool_calls, parse_messages, parse_tools
 NAME = "messages_preference"
 CAPABILITIES = ("read", "write")
 KNOWN = frozenset(("messages", "chosen", "rejected", "tools"))
+#: Rows are written with their tool schemas (a list under `tools`).
+HOLDS_TOOLS = True
 _ORDER = ["messages", "chosen", "rejected", "tools"]
 
 

@@ -16,6 +16,8 @@ from .base import BadRow, Row, key_order, ordered
 NAME = "openai_chat"
 CAPABILITIES = ("read", "write")
 KNOWN = frozenset(("messages", "tools"))
+#: Rows are written with their tool schemas (a list under `tools`).
+HOLDS_TOOLS = True
 
 
 def check_messages(value: object, key: str) -> list[dict]:

@@ -19,6 +19,8 @@ NAME = "openai_dpo"
 CAPABILITIES = ("read", "write")
 KNOWN = frozenset(("input", "preferred_output", "non_preferred_output"))
 INPUT_KNOWN = frozenset(("messages", "tools"))
+#: Rows are written with their tool schemas (a list under `tools`).
+HOLDS_TOOLS = True
 _ORDER = ["input", "preferred_output", "non_preferred_output"]
 # Keys that belong inside `input` when a row from another format is written.
 _INPUT_EXTRA = ("parallel_tool_calls",)

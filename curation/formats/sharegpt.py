@@ -24,6 +24,8 @@ from .base import BadRow, Row, ordered, write_error
 
 NAME = "sharegpt"
 CAPABILITIES = ("read", "write")
+#: Rows are written with their tool schemas (`tools`, a JSON string as LLaMA-Factory reads it).
+HOLDS_TOOLS = True
 
 # Tags a turn may carry, mapped to the message roles they become.
 _ROLE_OF_TAG = {

@@ -11,6 +11,7 @@ from .sharegpt import Codec, Dialect
 
 NAME = "sharegpt_messages"
 CAPABILITIES = ("read", "write")
+HOLDS_TOOLS = True  # as sharegpt
 DIALECT = Dialect(
     NAME,
     "messages",

@@ -206,6 +206,23 @@ def test_an_engineer_exports_and_sees_counts_checksums_and_links(client_for, pro
     assert reverse("curation:data_snapshot_file", args=[project.slug, snapshot.pk, "train"]) in page
 
 
+def test_the_export_page_offers_tool_schemas_and_a_hugging_face_dataset(client_for, project):
+    make_records(project, 4)
+    client = client_for("engineer")
+    url = reverse("curation:data_export", args=[project.slug])
+    page = client.get(url).content.decode()
+    assert 'name="tools" value="1" checked' in page and 'name="datasets" value="1"' in page
+    response = client.post(
+        url,
+        {"format": "openai_chat", "status": ["accepted"], "tools": "1", "datasets": "1"},
+    )
+    snapshot = ExportSnapshot.objects.get()
+    assert response.status_code == 200
+    assert snapshot.manifest["hf_dataset"] == "hf_dataset"
+    assert snapshot.manifest["tools"]["included"] is True
+    assert "Hugging Face dataset in hf_dataset/" in response.content.decode()
+
+
 def test_an_export_error_is_shown_and_nothing_is_written(client_for, project):
     client = client_for("engineer")
     url = reverse("curation:data_export", args=[project.slug])

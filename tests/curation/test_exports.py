@@ -1,6 +1,7 @@
 """Export snapshots: lossless files in the import's own format, a manifest with checksums,
 a seeded split that is stratified and never changes once exported, corrected drafts as
-preference pairs, and all-or-nothing when a row does not fit the format."""
+preference pairs, all-or-nothing when a row does not fit the format, and tool schemas in
+the rows of tool-calling exports."""
 
 import hashlib
 import json
@@ -51,6 +52,8 @@ def add(project, n: int, **fields):
     ],
 )
 def test_real_files_export_back_unchanged_in_their_own_format(project, shared_data, name, fmt):
+    project.tools = []  # rows without tools of their own would get the project's
+    project.save()
     import_file(project, shared_data / name, actor=None, dedup=False, status="accepted")
     snapshot = create_snapshot(project, None, format_name=fmt, test_ratio=0)
     original = json.loads((shared_data / name).read_text(encoding="utf-8"))
@@ -298,3 +301,71 @@ def test_an_export_is_audited(project, people):
     snapshot = create_snapshot(project, people["engineer"], format_name="openai_chat", test_ratio=0)
     event = AuditEvent.objects.get(action="export")
     assert (event.actor, event.target) == (people["engineer"], f"snapshot #{snapshot.pk}")
+
+
+# --- tool schemas in tool-calling exports ---------------------------------------------------
+
+
+@pytest.fixture
+def demo(project, shared_data):
+    """The glaive demo imported with its tools moved to the project (as the demo project
+    keeps them), plus one row that keeps its own."""
+    import_file(
+        project,
+        shared_data / "glaive_toolcall_zh_demo.json",
+        actor=None,
+        dedup=False,
+        status="accepted",
+    )
+    records = list(project.records.order_by("pk"))
+    own = records[0].tools
+    project.records.exclude(pk=records[0].pk).update(tools=None)
+    return records[0].pk, own
+
+
+def snapshot_json(snapshot, name):
+    return json.loads((snapshot_dir(snapshot) / name).read_text(encoding="utf-8"))
+
+
+def test_sharegpt_rows_carry_tools_as_a_json_string_mapped_in_dataset_info(project, demo):
+    first, own = demo
+    snapshot = create_snapshot(project, None, format_name="sharegpt", test_ratio=0)
+    written = jsonl(snapshot_file(snapshot, "all"))
+    assert all(isinstance(row["tools"], str) for row in written)
+    names = [t["name"] for t in json.loads(written[1]["tools"])]
+    assert names == ["check_stock"]  # the project's
+    assert [t["name"] for t in json.loads(written[0]["tools"])] == [
+        t.get("function", t)["name"] for t in own
+    ]
+    [entry] = snapshot_json(snapshot, "dataset_info.json").values()
+    assert entry["columns"]["tools"] == "tools"
+    manifest = snapshot_json(snapshot, "manifest.json")
+    assert manifest["tools"]["included"] is True
+    assert "JSON string" in manifest["tools"]["field"]
+
+
+def test_openai_chat_rows_carry_tools_as_a_list(project, demo):
+    snapshot = create_snapshot(project, None, format_name="openai_chat", test_ratio=0)
+    written = jsonl(snapshot_file(snapshot, "all"))
+    assert all(isinstance(row["tools"], list) and row["tools"] for row in written)
+    assert written[1]["tools"] == project.tools
+
+
+def test_an_option_leaves_every_tool_schema_out(project, demo):
+    snapshot = create_snapshot(project, None, format_name="sharegpt", test_ratio=0, tools=False)
+    assert not any("tools" in row for row in jsonl(snapshot_file(snapshot, "all")))
+    [entry] = snapshot_json(snapshot, "dataset_info.json").values()
+    assert "tools" not in entry["columns"]
+    manifest = snapshot_json(snapshot, "manifest.json")
+    assert manifest["tools"]["included"] is False
+    assert "left out" in manifest["tools"]["reason"]
+
+
+def test_the_hugging_face_copy_carries_the_same_tools(project, demo):
+    import datasets
+
+    snapshot = create_snapshot(
+        project, None, format_name="openai_chat", test_ratio=0, datasets=True
+    )
+    saved = datasets.load_from_disk(str(snapshot_dir(snapshot) / "hf_dataset"))
+    assert saved["train"][1]["tools"] == project.tools

@@ -47,6 +47,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--datasets", action="store_true", help="also save a Hugging Face DatasetDict"
         )
+        parser.add_argument(
+            "--no-tools",
+            action="store_true",
+            help="leave the tool schemas out of every row (short-prompt style export)",
+        )
         parser.add_argument("--json", action="store_true", help="end with a JSON summary line")
 
     def handle(self, *args, project: str, format_name: str, out: str, **options):
@@ -65,6 +70,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 template=options["template"],
                 datasets=options["datasets"],
+                tools=not options["no_tools"],
             )
         except ExportFailed as e:
             for error in e.errors:
