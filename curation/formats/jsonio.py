@@ -46,6 +46,10 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 FLAT_HINT = "give a JSON array of objects, or JSON Lines (one JSON object per line)"
 TOO_DEEP = "the record nests arrays or objects too deeply to read"
 DEEP_HINT = "flatten the record: a few levels of nesting are all a training example needs"
+# Python refuses to read an integer of more than sys.get_int_max_str_digits() digits (4,300 by
+# default: converting longer ones takes quadratic time) with a plain ValueError.
+TOO_LONG = "a number has more digits than can be read (over 4,300)"
+LONG_HINT = "write a number that long as text, in quotes"
 
 OnBadRow = Callable[[FormatError], None]
 
@@ -83,10 +87,14 @@ class Utf8Text(io.TextIOBase):
     def readable(self) -> bool:
         return True
 
-    def _more(self) -> bool:
-        """Decode the next chunk into the buffer; False at the end of the input."""
-        while not self._eof:
-            data = self._raw.read(CHUNK)
+    def _more(self, want: int = CHUNK) -> bool:
+        """Decode about `want` more bytes (at least one chunk) into the buffer; False at the
+        end of the input. One join per call: a huge record grows the buffer in a few large
+        steps, not a megabyte at a time (each step copies the whole buffer)."""
+        parts = []
+        got = 0
+        while not self._eof and (got < want or not parts):
+            data = self._raw.read(max(CHUNK, want - got))
             self._eof = not data
             pending = self._decoder.getstate()[0]
             try:
@@ -101,15 +109,18 @@ class Utf8Text(io.TextIOBase):
                     hint="save the file as UTF-8",
                 ) from None
             self._bytes += len(data)
+            got += len(data)
             if not self._started and text:
                 self._started = True
                 text = text.removeprefix("\ufeff")
             if text:
                 self._lines += text.count("\n")
-                self._buf = self._buf[self._pos :] + text
-                self._pos = 0
-                return True
-        return False
+                parts.append(text)
+        if not parts:
+            return False
+        self._buf = self._buf[self._pos :] + "".join(parts)
+        self._pos = 0
+        return True
 
     def read(self, size: int | None = -1) -> str:
         if size is None or size < 0:
@@ -117,17 +128,26 @@ class Utf8Text(io.TextIOBase):
                 pass
             text, self._buf, self._pos = self._buf[self._pos :], "", 0
             return text
-        if self._pos >= len(self._buf) and not self._more():
-            return ""
+        # All of `size` when the input has it: a reader that asks for more (the JSON array
+        # reader doubles its read-ahead inside a huge record) must get more, or it re-parses
+        # a growing record a megabyte at a time.
+        missing = size - (len(self._buf) - self._pos)
+        while missing > 0 and self._more(missing):
+            missing = size - (len(self._buf) - self._pos)
         text = self._buf[self._pos : self._pos + size]
         self._pos += len(text)
         return text
 
     def readline(self, size: int | None = -1) -> str:
+        searched, want = self._pos, CHUNK
         while True:
-            end = self._buf.find("\n", self._pos)
-            if end >= 0 or not self._more():
+            end = self._buf.find("\n", searched)
+            if end >= 0:
                 break
+            searched = len(self._buf) - self._pos  # where the search resumes once rebased
+            if not self._more(want):
+                break
+            want *= 2  # a line of many chunks costs a few copies, not one per chunk
         end = len(self._buf) if end < 0 else end + 1
         text = self._buf[self._pos : end]
         self._pos = end
@@ -241,7 +261,7 @@ class ObjectStream:
     def _not_rows(self, buf: _Buffer) -> FormatError:
         try:
             value, _ = _DECODER.raw_decode(buf.text, buf.pos)
-        except (json.JSONDecodeError, _NotJson):
+        except (ValueError, RecursionError):
             found = buf.text[buf.pos : buf.pos + 20].split("\n")[0]
             return FormatError(
                 buf.line,
@@ -334,6 +354,8 @@ class ObjectStream:
                 raise FormatError(buf.line, TOO_DEEP, index=index, hint=DEEP_HINT) from None
             except _NotJson as e:
                 raise FormatError(buf.line, str(e), index=index, hint=NOT_JSON_HINT) from None
+            except ValueError:
+                raise FormatError(buf.line, TOO_LONG, index=index, hint=LONG_HINT) from None
             escapes = _has_surrogate_escape(buf.text, buf.pos, end)
             buf.advance(end)
             return obj, escapes
@@ -362,11 +384,16 @@ class ObjectStream:
 
     def _lines(self, buf: _Buffer) -> Iterator[tuple[int, int, dict]]:
         line, index = buf.line, 0
-        pending = buf.text[buf.pos :]
+        # The unfinished line so far, in pieces: joined once its newline arrives, so one
+        # huge line costs one copy, not one per chunk.
+        pending = [buf.text[buf.pos :]]
         while True:
             data = self._stream.read(CHUNK)
-            parts = (pending + data).split("\n")
-            pending = parts.pop() if data else ""
+            if data and "\n" not in data:
+                pending.append(data)
+                continue
+            parts = ("".join(pending) + data).split("\n")
+            pending = [parts.pop()] if data else []
             for text in parts:
                 if text and not text.isspace():
                     obj = self._line(line, index, text)
@@ -395,6 +422,9 @@ class ObjectStream:
             return None
         except _NotJson as e:
             self._bad(FormatError(line, str(e), hint=NOT_JSON_HINT))
+            return None
+        except ValueError:
+            self._bad(FormatError(line, TOO_LONG, hint=LONG_HINT))
             return None
         if type(obj) is not dict:
             self._bad(
@@ -437,13 +467,18 @@ def _surrogate_error(line: int, bad: str, index: int | None) -> FormatError:
 
 def loads(text: str) -> object:
     """A JSON value from JSON text (inside a field, such as ShareGPT's tools), as strict as the
-    reader: NaN, Infinity and nesting too deep raise json.JSONDecodeError too."""
+    reader: NaN, Infinity, nesting too deep and numbers too long raise json.JSONDecodeError
+    too."""
     try:
         return _DECODER.decode(text)
+    except json.JSONDecodeError:
+        raise
     except _NotJson as e:
         raise json.JSONDecodeError(str(e), text, 0) from None
     except RecursionError:
         raise json.JSONDecodeError("nested too deeply", text, 0) from None
+    except ValueError:
+        raise json.JSONDecodeError(TOO_LONG, text, 0) from None
 
 
 def iter_objects(stream: IO[str], *, on_bad_row: OnBadRow | None = None) -> ObjectStream:

@@ -240,3 +240,64 @@ def test_writes_json_lines_and_arrays_with_non_ascii_text():
     out = io.StringIO()
     jsonio.write_objects([], out, array=True)
     assert json.loads(out.getvalue()) == []
+
+
+def test_read_returns_all_it_is_asked_for_when_the_input_has_it():
+    text = "数据abc" * 900_000  # 8 MB of UTF-8, 4.5M characters: several chunks
+    stream = jsonio.open_text(io.BytesIO(text.encode()))
+    assert stream.read(3 * jsonio.CHUNK) == text[: 3 * jsonio.CHUNK]
+    assert stream.read(1) == text[3 * jsonio.CHUNK]
+    assert stream.read() == text[3 * jsonio.CHUNK + 1 :]
+    assert stream.read(5) == ""
+
+
+class CountingDecoder(json.JSONDecoder):
+    def __init__(self, decoder: json.JSONDecoder):
+        super().__init__(parse_constant=decoder.parse_constant, parse_float=decoder.parse_float)
+        self.attempts = 0
+        self.scanned = 0
+
+    def raw_decode(self, s, idx=0):
+        self.attempts += 1
+        self.scanned += len(s) - idx
+        return super().raw_decode(s, idx)
+
+
+@pytest.mark.parametrize("layout", ["array", "jsonl"])
+def test_one_huge_record_is_read_whole_and_parsed_a_few_times(monkeypatch, layout):
+    # 2,000 chunks of 512 characters: a reader that grows its read-ahead one chunk at a time
+    # parses the record 2,000 times (quadratic); doubling parses it about 11 times.
+    monkeypatch.setattr(jsonio, "CHUNK", 512)
+    counting = CountingDecoder(jsonio._DECODER)
+    monkeypatch.setattr(jsonio, "_DECODER", counting)
+    text = "商品 check_stock\n" * 60_000  # a newline inside the string: escaped in the file
+    body = json.dumps({"instruction": "总结", "input": text}, ensure_ascii=False)
+    data = (f"[\n{body}\n]" if layout == "array" else body + "\n").encode()
+    rows = list(jsonio.iter_objects(jsonio.open_text(io.BytesIO(data))))
+    assert [(line, index) for line, index, _ in rows] == [(2 if layout == "array" else 1, 0)]
+    assert rows[0][2]["input"] == text
+    if layout == "array":
+        assert counting.attempts < 30
+        assert counting.scanned < 4 * len(body)
+
+
+def test_a_line_of_many_chunks_is_read_whole(monkeypatch):
+    monkeypatch.setattr(jsonio, "CHUNK", 64)
+    long = "中" * 100_000
+    stream = jsonio.open_text(io.BytesIO(f"{long}\nnext\n".encode()))
+    assert stream.readline() == long + "\n"
+    assert stream.readline() == "next\n"
+    assert stream.readline() == ""
+
+
+@pytest.mark.parametrize("layout", ["array", "jsonl"])
+@pytest.mark.parametrize("digits", [4301, 100_000])
+def test_a_number_past_4300_digits_is_a_clear_error(layout, digits):
+    record = '{"instruction": "a", "output": ' + "9" * digits + "}"
+    text = f"[{record}]" if layout == "array" else record + "\n"
+    with pytest.raises(
+        FormatError, match=r"^line 1\b.*: a number has more digits than can be read"
+    ):
+        list(jsonio.iter_objects(io.StringIO(text)))
+    with pytest.raises(json.JSONDecodeError, match="more digits than can be read"):
+        jsonio.loads("9" * digits)
