@@ -2,7 +2,7 @@ import json
 import shutil
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.errors import CurationError
 from curation.exports import (
@@ -12,6 +12,7 @@ from curation.exports import (
     snapshot_file,
     writable_formats,
 )
+from curation.management.util import JsonCommand
 from curation.models import Project, Record
 
 
@@ -19,7 +20,7 @@ def _statuses(values: list[str]) -> list[str]:
     return [s.strip() for value in values for s in value.split(",") if s.strip()]
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     # Skip the system checks: they import every URL module (the API, training views), which
     # the benchmark showed to be a large share of a command's start-up.
     requires_system_checks = []

@@ -1,15 +1,16 @@
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from core.errors import CurationError
 from curation.imports import ImportFailed, create_project_for_file, import_file
+from curation.management.util import JsonCommand
 from curation.models import Project, Record
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     # Skip the system checks: they import every URL module (the API, training views), which
     # the benchmark showed to be a large share of a command's start-up.
     requires_system_checks = []

@@ -1,9 +1,10 @@
 import json
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.errors import CurationError
+from curation.management.util import JsonCommand
 from jobs.models import Job
 from training import compare
 from training.models import TrainingRun
@@ -11,7 +12,7 @@ from training.models import TrainingRun
 QUEUED_HINT_AFTER_S = 30
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     help = (
         "Compare a training run's tuned model with its base model on the snapshot's test split "
         "and wait for the result. Default contenders: base (long prompt) and tuned (short)."

@@ -1,14 +1,14 @@
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.errors import CurationError
-from curation.management.util import acting_user, project_by_slug, wait_for
+from curation.management.util import JsonCommand, acting_user, project_by_slug, wait_for
 from training import drafting
 from training.models import BaseModel
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     help = (
         "Draft answers with a model for the project's records that have no draft yet. Runs "
         "the job here (in a child process) and returns when it is done; --background only "

@@ -1,16 +1,16 @@
 import json
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.errors import CurationError
-from curation.management.util import acting_user
+from curation.management.util import JsonCommand, acting_user
 from curation.models import ExportSnapshot, Project, Record
 from training import runs
 from training.models import BaseModel
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     help = (
         "Launch a LoRA training run. Without --snapshot it takes a fresh snapshot of the "
         "project's records with --status. --wait waits for a db_worker; --inline runs the job "

@@ -1,16 +1,16 @@
 import json
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.errors import CurationError
 from curation.exports import create_snapshot
-from curation.management.util import acting_user, project_by_slug
+from curation.management.util import JsonCommand, acting_user, project_by_slug
 from training import compare, runs
 from training.models import BUNDLED_MODEL_NAME, BaseModel
 
 
-class Command(BaseCommand):
+class Command(JsonCommand):
     help = (
         "Tune and compare in one go: snapshot the project's accepted records, train a LoRA "
         "adapter on the short prompt, then compare base (long prompt) and tuned (short prompt) "
