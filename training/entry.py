@@ -243,6 +243,15 @@ def encode_sft(
     return out
 
 
+def encode_train(tokenizer: Any, setup: dict, cfg: RunConfig, rows: list[dict]) -> Encoded:
+    """SFT rows as the run trains on them: with config.json's prompt setup, its max length
+    and loss mask. The preparation preview renders through this too."""
+    spec = PromptSpec.from_dict(setup.get("prompt") or {})
+    return encode_sft(
+        tokenizer, spec, rows, max_length=cfg.max_length, answer_only=cfg.answer_only_loss
+    )
+
+
 def preference_texts(tokenizer: Any, spec: PromptSpec, row: dict) -> dict:
     """{"prompt", "chosen", "rejected"} as text, the prompt rendered as for generation."""
     messages, tools, chosen, rejected = preference_example(row)
@@ -520,23 +529,10 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         also=(ctx["output_dir"] / "metrics.jsonl",),
         enabled=accelerator.is_main_process,
     )
-    spec = PromptSpec.from_dict(setup.get("prompt") or {})
     dtype = "bfloat16" if ctx["precision"] == "bf16" else "float32"
     model, tokenizer = load_model(ctx["source"], cache_dir=Path(setup["cache_dir"]), dtype=dtype)
-    train = encode_sft(
-        tokenizer,
-        spec,
-        ctx["train_rows"],
-        max_length=cfg.max_length,
-        answer_only=cfg.answer_only_loss,
-    )
-    test = encode_sft(
-        tokenizer,
-        spec,
-        ctx["test_rows"][: cfg.eval_max_rows],
-        max_length=cfg.max_length,
-        answer_only=cfg.answer_only_loss,
-    )
+    train = encode_train(tokenizer, setup, cfg, ctx["train_rows"])
+    test = encode_train(tokenizer, setup, cfg, ctx["test_rows"][: cfg.eval_max_rows])
     torch.manual_seed(cfg.seed)
     model.config.use_cache = False
     peft_model = get_peft_model(model, _lora(cfg))

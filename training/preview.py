@@ -1,7 +1,8 @@
 """The preparation preview: what a run will train on, through the child's own code path.
 
-Rows are read and rendered with training.entry's readers and encode_sft (which call
-prompting.render_training_example), so what the page shows is what the model gets.
+Rows are read and rendered with training.entry's readers and `encode_train` under the prompt
+setup the run's config.json will name (`runs.prompt_setup`: short by default, so no system
+prompt and no tool schemas), so what the page shows is what the model gets.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from django.conf import settings
 from training import entry, runs
 from training.config import RunConfig
 from training.modelload import ModelSource, load_model
-from training.prompting import PromptSpec
 
 BUCKETS = 12
 
@@ -29,6 +29,9 @@ class Span:
 @dataclass
 class Preview:
     rows: list[list[Span]] = field(default_factory=list)
+    prompt: str = ""  # the prompt setup: short / full
+    input_ids: list[list[int]] = field(default_factory=list)  # of the rows shown
+    labels: list[list[int]] = field(default_factory=list)
     histogram: list[dict] = field(default_factory=list)  # {"start", "end", "count", "height"}
     counts: dict[str, int] = field(default_factory=dict)
     truncated_rows: int = 0
@@ -75,11 +78,7 @@ def preview_run(
 ) -> Preview:
     """Render up to `limit` train rows as the run would; show the first `rows` in full."""
     tokenizer = _tokenizer(ModelSource(**runs.model_source(base_model)))
-    spec = PromptSpec(
-        system_prompt=project.system_prompt,
-        tools=project.tools or None,
-        template=project.prompt_template or None,
-    )
+    setup = {"prompt": runs.prompt_setup(project, config.to_dict())}
     train_rows = [
         row
         for f in runs.snapshot_files(snapshot, "train")
@@ -91,23 +90,18 @@ def preview_run(
             {"messages": m + c, "tools": t}
             for m, t, c, _ in map(entry.preference_example, train_rows)
         ]
-    encoded = entry.encode_sft(
-        tokenizer,
-        spec,
-        train_rows,
-        max_length=config.max_length,
-        answer_only=config.answer_only_loss,
-    )
+    encoded = entry.encode_train(tokenizer, setup, config, train_rows)
     stats = encoded.stats()
     counts = {
         split: sum(f.get("rows") or 0 for f in runs.snapshot_files(snapshot, split))
         for split in ("train", "test")
     }
+    shown = list(zip(encoded.input_ids, encoded.labels, strict=True))[:rows]
     return Preview(
-        rows=[
-            spans(tokenizer, ids, labels)
-            for ids, labels in list(zip(encoded.input_ids, encoded.labels, strict=True))[:rows]
-        ],
+        rows=[spans(tokenizer, ids, labels) for ids, labels in shown],
+        prompt=config.prompt,
+        input_ids=[ids for ids, _labels in shown],
+        labels=[labels for _ids, labels in shown],
         histogram=histogram(encoded.full_lengths, max_length=config.max_length),
         counts=counts,
         truncated_rows=encoded.truncated_rows,

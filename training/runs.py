@@ -73,6 +73,11 @@ def output_dir(run: TrainingRun) -> Path:
     return settings.RUNS_DIR / f"run-{run.pk}"
 
 
+def prompt_setup(project: Project, config: dict) -> dict:
+    """The prompt setup (PromptSpec fields) a run with `config` trains with."""
+    return prompt_spec(project, config.get("prompt") or "short")
+
+
 def child_config(run: TrainingRun) -> dict:
     """Everything the child needs, with no database: see training.entry's docstring."""
     project = run.project
@@ -80,7 +85,7 @@ def child_config(run: TrainingRun) -> dict:
         "config": run.config,
         "model": model_source(run.base_model),
         "cache_dir": str(settings.MODEL_CACHE_DIR),
-        "prompt": prompt_spec(project, run.config.get("prompt", "short")),
+        "prompt": prompt_setup(project, run.config),
         "data": {
             "train": snapshot_files(run.snapshot, "train"),
             "test": snapshot_files(run.snapshot, "test"),

@@ -9,7 +9,9 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import Job
-from training import runs
+from training import entry, preview, runs
+from training.config import RunConfig
+from training.modelload import ModelSource, load_model
 from training.models import BaseModel, TrainingRun
 
 from .test_runs import write_snapshot
@@ -224,3 +226,44 @@ def test_the_admin_form_refuses_a_bad_hyper_parameter(client_for, project, setup
     )
     assert response.status_code == 200 and "lora_rank" in response.content.decode()
     assert not TrainingRun.objects.exists()
+
+
+PREVIEW_CONFIG = {"max_length": 2048, "max_steps": 1}
+
+
+def child_encoding(run) -> tuple[entry.Encoded, object]:
+    """The rows as the child encodes them from the config.json the run was launched with."""
+    setup = json.loads(Path(run.job.workdir, runs.CONFIG_NAME).read_text(encoding="utf-8"))
+    _, tokenizer = load_model(ModelSource(**setup["model"]), cache_dir=Path(setup["cache_dir"]))
+    rows = [
+        row
+        for f in setup["data"]["train"]
+        for row in entry.read_rows(f["path"], sha256=f.get("sha256"))
+    ]
+    cfg = RunConfig.from_dict(setup["config"])
+    return entry.encode_train(tokenizer, setup, cfg, rows), tokenizer
+
+
+@pytest.mark.parametrize("prompt", ["short", "full"])
+def test_the_preview_shows_the_token_ids_and_loss_mask_the_child_trains_on(
+    project, people, setup, prompt
+):
+    """The preview renders what the child will train on, for each prompt setup."""
+    base, snapshot = setup
+    config = {**PREVIEW_CONFIG, "prompt": prompt}
+    shown = preview.preview_run(
+        project=project,
+        base_model=base,
+        snapshot=snapshot,
+        config=RunConfig.from_dict(config),
+        rows=3,
+    )
+    run = runs.launch_run(
+        project, people["engineer"], base_model=base, snapshot=snapshot, config=config
+    )
+    child, tokenizer = child_encoding(run)
+    assert shown.prompt == prompt
+    assert shown.input_ids == child.input_ids[:3]
+    assert shown.labels == child.labels[:3]
+    text = tokenizer.decode(shown.input_ids[0])
+    assert (project.system_prompt in text) == (prompt == "full")
