@@ -253,7 +253,7 @@ def test_scoring_fills_each_example_and_aggregates_by_kind():
     latency = next(s for s in report["significance"] if s["metric"] == "latency_ms")
     assert latency["contender"] == "tuned" and latency["difference"] == -600.0
     # the diff shows what the output lacks against the reference
-    assert ["-", "蓝色"] in outputs["base"][0]["diff"]
+    assert ("delete", "蓝色") in outputs["base"][0]["diff"]
 
 
 def test_a_text_only_project_has_no_tool_metrics():
