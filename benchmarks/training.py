@@ -113,6 +113,26 @@ def work_flops(config, lengths: list[int], head_tokens: int, rank: int) -> dict:
     return out
 
 
+def executed_flops(config, encoded, rank: int, head_tokens: int) -> float:
+    """FLOPs the packed loop actually executes on one epoch's batches: a batch's shared
+    prefix once, each row's own tokens attending to the prefix and causally to themselves."""
+    total = 0.0
+    for batch in entry.length_grouped_batches(encoded.lengths, SETTINGS["batch_size"], seed=0):
+        made = entry.pack(encoded, batch)
+        own = [end - start for start, end in made.spans]
+        # linear layers: every computed token once; attention: prefix causal, then each
+        # row's block over the prefix (a rectangle) and itself (causal)
+        linear = work_flops(config, [made.computed], 0, rank)
+        total += linear["base"] + linear["lora"]
+        if made.prefix:
+            total += work_flops(config, [made.prefix], 0, rank)["attention"]
+        for n in own:
+            causal = work_flops(config, [n], 0, rank)["attention"]
+            rectangle = causal / (n * (n + 1) / 2) * n * made.prefix
+            total += causal + rectangle
+    return total + work_flops(config, [], head_tokens, rank)["lm_head"]
+
+
 # --- the ceiling ----------------------------------------------------------------------------
 
 
@@ -252,19 +272,25 @@ def lf_venv() -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(LF_VENV)], check=True)
     pip = [str(LF_VENV / "bin" / "pip"), "install", "-q"]
     subprocess.run(pip + [wheels[0]], check=True)
-    subprocess.run(pip + [f"llamafactory=={LF_VERSION}"], check=True)
+    # its numpy<2 pin and the newest pyarrow (numpy 2 only) do not go together
+    subprocess.run(pip + [f"llamafactory=={LF_VERSION}", "pyarrow<20"], check=True)
     return cli
 
 
 def lf_model_dir(tmp: Path) -> Path:
-    """The bundled model's cache as transformers 4.x reads it (rope_theta, torch_dtype)."""
+    """The bundled model's cache as transformers 4.x reads it (rope_theta, torch_dtype, the
+    tokenizer class)."""
     load_model(ModelSource(BUNDLED_NAME, "bundled"), cache_dir=CACHE)  # make sure it is cached
     source = CACHE / BUNDLED_NAME
     target = tmp / "lf-model"
     target.mkdir(exist_ok=True)
+    rewritten = ("config.json", "tokenizer_config.json")
     for path in source.iterdir():
-        if path.name != "config.json" and not (target / path.name).exists():
+        if path.name not in rewritten and not (target / path.name).exists():
             (target / path.name).symlink_to(path)
+    tokenizer = json.loads((source / "tokenizer_config.json").read_text())
+    tokenizer["tokenizer_class"] = "PreTrainedTokenizerFast"  # 5.x writes TokenizersBackend
+    (target / "tokenizer_config.json").write_text(json.dumps(tokenizer))
     config = json.loads((source / "config.json").read_text())
     rope = config.get("rope_parameters") or {}
     config.setdefault("rope_theta", rope.get("rope_theta", 10000.0))
@@ -438,10 +464,12 @@ def main() -> None:
                     f"  (wall {result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f}"
                     f" MB)  {load()}"
                 )
-                if result.get("computed_tokens"):
+                if result.get("packing") and result["computed_tokens"] < tokens:
+                    done = executed_flops(config, encoded, 16, trained) / seconds / 1e9
                     print(
                         f"        the loop computed {result['computed_tokens']} of {tokens} tokens"
-                        " (shared prefixes computed once per batch)"
+                        f" (shared prefixes once per batch): {done:.1f} GFLOP/s executed ="
+                        f" {100 * done / peak[precision]:.1f} % of peak"
                     )
                 if args.peer:
                     peer = llamafactory(rows, name, precision, tmp, dropout)
