@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export TUNEDESK_DATA_DIR ?= $(CURDIR)/var
+# BROWSER=no leaves the browser tests out (pytest reports them as deselected) on a machine
+# that cannot install chromium.
+BROWSER ?= yes
 
 .PHONY: install demo tune-demo test messages lint format clean
 
@@ -23,6 +26,7 @@ install: $(STAMP) messages
 
 # Compiled catalogues are build output (.mo files are ignored by git).
 messages: | $(STAMP)
+	.ci/system-deps gettext
 	$(PY) manage.py compilemessages -v0 --ignore '.venv/*'
 
 lint: $(STAMP)
@@ -33,8 +37,15 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Installs chromium and CJK fonts first when missing (as root), as .ci/run does; otherwise
+# stops and says how, or to use BROWSER=no.
 test: install
+ifeq ($(BROWSER),no)
+	$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+else
+	.ci/system-deps chromium fonts-noto-cjk
 	$(PY) -m pytest $(PYTEST_ARGS)
+endif
 
 demo: install
 	$(PY) manage.py migrate -v0
