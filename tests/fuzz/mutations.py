@@ -1,10 +1,11 @@
 """Hypothesis strategies that damage real files: at the byte level and inside the parsed JSON.
 
 `mutated(seed)` draws a file made from `seed` by zero to three JSON-level mutations (type
-swaps, deleted or renamed keys, deep nesting, huge strings, odd roles, broken tool-call
-arguments, NUL and lone surrogates in strings) followed by zero to three byte-level ones
-(flips, insertions, deletions, truncation, duplicated or dropped delimiters, invalid UTF-8,
-BOMs). Positions are drawn as integers so hypothesis shrinks a failure to a small edit.
+swaps, deleted or renamed keys, deep nesting, numbers past 4,300 digits, huge strings, odd
+roles, broken tool-call arguments, NUL and lone surrogates in strings) followed by zero to
+three byte-level ones (flips, insertions, deletions, truncation, duplicated or dropped
+delimiters, invalid UTF-8, BOMs). Positions are drawn as integers so hypothesis shrinks a
+failure to a small edit.
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ def _arguments(draw, value: object) -> object:
                 "[]",
                 "[" * 100_000 + "]" * 100_000,
                 '{"name": "f", "arguments": ' + "[" * 5000 + "]" * 5000 + "}",
+                '{"quantity": ' + "9" * 5000 + "}",  # past Python's 4,300 digits
             ]
         )
     )
@@ -198,6 +200,7 @@ def json_mutation(draw, root: object, nests: dict) -> object:
                 "delete",
                 "rename",
                 "nest",
+                "long_number",
                 "huge",
                 "role",
                 "arguments",
@@ -226,6 +229,11 @@ def json_mutation(draw, root: object, nests: dict) -> object:
         depth = draw(st.sampled_from([2, 30, 850, 900, 950, 990, 1100, 100_000]))
         marker = f"\x01nest-{len(nests)}\x01"
         nests[marker] = _nest(value, depth, draw(st.booleans()))
+        return _set(root, path, marker)
+    if op == "long_number":  # past Python's 4,300-digit limit for reading an integer
+        digits = draw(st.sampled_from([4301, 5000, 100_000]))
+        marker = f"\x01nest-{len(nests)}\x01"
+        nests[marker] = draw(st.sampled_from(["", "-"])) + "9" * digits
         return _set(root, path, marker)
     if op == "huge":
         size = draw(st.sampled_from([70_000, 300_000, 1_100_000]))  # past the 1 MiB chunk
