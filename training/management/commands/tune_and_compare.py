@@ -9,6 +9,46 @@ from curation.management.util import JsonCommand, acting_user, project_by_slug
 from training import compare, runs
 from training.models import BUNDLED_MODEL_NAME, BaseModel
 
+# What `make tune-demo` trains with: the README says why (and what was measured); the replay
+# set and its licence are in training/replay/README.md.
+DEMO_CONFIG = {
+    "epochs": 2.0,
+    "learning_rate": 1e-3,
+    "replay": 0.1,
+    "prompt": "short",
+}
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+def figure_lines(result: dict) -> list[str]:
+    """The figures that decide whether the tuned model ships, one line per contender."""
+    probe = result.get("probe") or {}
+    similarity = {
+        "base": probe.get("base_rouge_l_to_reference"),
+        "tuned": probe.get("tuned_rouge_l_to_reference"),
+    }
+    lines = []
+    for c in result.get("contenders", []):
+        sim = similarity.get(c["name"])
+        tool_n = f" (n={c['tool_turns']})" if c.get("tool_turns") is not None else ""
+        false_calls = ""
+        if "false_call_rate" in c:
+            false_calls = f"false calls {_pct(c['false_call_rate'])} (n={c.get('no_tool_turns')}), "
+        lines.append(
+            f"{c['name']:>6}: tool-name accuracy {_pct(c.get('tool_name_accuracy'))}{tool_n}, "
+            f"argument exact match {_pct(c.get('argument_exact_match'))}, {false_calls}"
+            f"schema-valid {_pct(c.get('schema_valid_rate'))}, "
+            f"p50 {c.get('latency_p50_ms')} ms, prompt tokens {c.get('prompt_tokens_mean')}, "
+            f"probe ROUGE-L {'–' if sim is None else round(sim, 3)}"
+        )
+    base, tuned = similarity["base"], similarity["tuned"]
+    if base and tuned is not None:
+        lines.append(f"probe similarity tuned/base: {tuned / base:.2f}x (goal ≥ 0.8x)")
+    return lines
+
 
 class Command(JsonCommand):
     help = (
@@ -21,10 +61,18 @@ class Command(JsonCommand):
     def add_arguments(self, parser):
         parser.add_argument("--project", default="live-shop")
         parser.add_argument("--base-model", default=BUNDLED_MODEL_NAME)
-        parser.add_argument("--epochs", type=float, default=2.0)
-        parser.add_argument("--learning-rate", type=float, default=3e-4)
+        parser.add_argument("--epochs", type=float, default=DEMO_CONFIG["epochs"])
+        parser.add_argument("--learning-rate", type=float, default=DEMO_CONFIG["learning_rate"])
         parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
-        parser.add_argument("--limit", type=int, default=40, help="test examples to compare")
+        parser.add_argument(
+            "--replay",
+            type=float,
+            default=DEMO_CONFIG["replay"],
+            help="share of general instruction rows mixed into training (0 = off)",
+        )
+        parser.add_argument(
+            "--limit", type=int, default=None, help="test examples to compare (default: all)"
+        )
         parser.add_argument("--max-new-tokens", type=int, default=96)
         parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
         parser.add_argument("--no-probe", action="store_true")
@@ -47,11 +95,12 @@ class Command(JsonCommand):
                 base_model=base,
                 snapshot=snapshot,
                 method="sft",
-                config={
+                config=DEMO_CONFIG
+                | {
                     "epochs": o["epochs"],
                     "learning_rate": o["learning_rate"],
                     "precision": o["precision"],
-                    "prompt": "short",
+                    "replay": o["replay"],
                 },
             )
             self.stdout.write(f"Training run #{run.pk}…")
@@ -82,11 +131,7 @@ class Command(JsonCommand):
         result = compare.command_summary(comparison)
         result["training"] = summary
         result["total_seconds"] = round(time.monotonic() - started, 1)
-        for c in result.get("contenders", []):
-            self.stdout.write(
-                f"{c['name']:>6}: tool-name accuracy {c.get('tool_name_accuracy')}, argument exact "
-                f"match {c.get('argument_exact_match')}, p50 {c.get('latency_p50_ms')} ms, "
-                f"prompt tokens {c.get('prompt_tokens_mean')}"
-            )
+        for line in figure_lines(result):
+            self.stdout.write(line)
         if o["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
