@@ -328,6 +328,7 @@ class Pack:
     targets: Any
     real: int  # tokens of the rows as given (what padding-free batches would hold)
     rows: int
+    rows_mask: Any = None  # the rows' attention mask after a shared prefix, built once
 
     @property
     def computed(self) -> int:
@@ -379,22 +380,27 @@ def _packed_training_attention(module: Any, query: Any, key: Any, value: Any, ma
 
     pack, outputs = _current_pack, []
     prefix = pack.prefix
-    if prefix:
-        out, _ = sdpa_attention_forward(
-            module, query[:, :, :prefix], key[:, :, :prefix], value[:, :, :prefix], None, **kw
-        )
-        outputs.append(out)
-    for start, end in pack.spans:
-        q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
-        rows_mask = None
-        if prefix:
-            k = torch.cat([key[:, :, :prefix], k], dim=2)
-            v = torch.cat([value[:, :, :prefix], v], dim=2)
+    if not prefix:  # rows side by side: each causally on itself
+        for start, end in pack.spans:
+            q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
+            outputs.append(sdpa_attention_forward(module, q, k, v, None, **kw)[0])
+        return torch.cat(outputs, dim=1), None
+    head = (query[:, :, :prefix], key[:, :, :prefix], value[:, :, :prefix])
+    outputs.append(sdpa_attention_forward(module, *head, None, **kw)[0])
+    # Every row's queries in one call over the whole sequence, masked to the prefix and the
+    # row itself: one call on CPU is ~2.7x faster than one per row (measured, 4 rows of ~70
+    # tokens after a 2,034-token prefix).
+    if pack.rows_mask is None:
+        total = query.shape[2]
+        mask = torch.zeros(total - prefix, total, dtype=torch.bool, device=query.device)
+        mask[:, :prefix] = True
+        for start, end in pack.spans:
             n = end - start
-            rows = torch.arange(n, device=query.device)[:, None] + prefix
-            rows_mask = (torch.arange(prefix + n, device=query.device)[None] <= rows)[None, None]
-        out, _ = sdpa_attention_forward(module, q, k, v, rows_mask, **kw)
-        outputs.append(out)
+            own = torch.ones(n, n, dtype=torch.bool, device=query.device).tril()
+            mask[start - prefix : end - prefix, start:end] = own
+        pack.rows_mask = mask[None, None]
+    rows = query[:, :, prefix:]
+    outputs.append(sdpa_attention_forward(module, rows, key, value, pack.rows_mask, **kw)[0])
     return torch.cat(outputs, dim=1), None
 
 
