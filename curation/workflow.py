@@ -309,7 +309,12 @@ def autosave(record: Record, user, *, base_version: int, state: dict) -> WorkInP
     )
     wip.base_version = base_version
     wip.data = {**wip.data, "state": state, "kind": answers.editor_kind(record)}
-    wip.save(update_fields=["base_version", "data", "updated_at"])
+    wip.updated_at = now
+    # An UPDATE, not save(): a submit that landed since get_or_create deleted this work, and
+    # an autosave that lost that race has nothing left to keep (save() raised: HTTP 500).
+    WorkInProgress.objects.filter(pk=wip.pk).update(
+        base_version=wip.base_version, data=wip.data, updated_at=now
+    )
     if mode == EDIT and record.assignee_id == user.pk:
         Record.objects.filter(pk=record.pk, assignee=user, status=S.IN_PROGRESS).update(
             claimed_at=now

@@ -122,6 +122,25 @@ def test_autosave_keeps_the_state_and_the_claim_alive(shop, people):
     assert timezone.now() - record.claimed_at < timedelta(minutes=1)
 
 
+def test_an_autosave_that_loses_the_race_to_a_submit_is_no_error(shop, people, monkeypatch):
+    """Seen in the browser: the autosave timer's request in flight while Ctrl+Enter submits;
+    the submit deleted the autosaved work between the autosave's read and its write (500)."""
+    anna = people["annotator"]
+    record = tool_record(shop)
+    workflow.next_record(shop, anna)
+    record.refresh_from_db()
+    workflow.autosave(record, anna, base_version=record.version, state=coupon_state(amount=3))
+    kind_of = answers.editor_kind
+
+    def submitted_meanwhile(r):
+        WorkInProgress.objects.filter(record=r).delete()
+        return kind_of(r)
+
+    monkeypatch.setattr(workflow.answers, "editor_kind", submitted_meanwhile)
+    workflow.autosave(record, anna, base_version=record.version, state=coupon_state(amount=4))
+    assert workflow.work_in_progress(record, anna) is None
+
+
 def test_save_bumps_the_version_and_records_before_and_after(shop, people):
     anna = people["annotator"]
     record = tool_record(shop, answer=call("issue_coupon", {"amount": 20, "quantity": 200}))
