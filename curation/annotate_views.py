@@ -20,7 +20,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import CurationError, InvalidInput
-from curation import answers, dashboard, record_content, record_queries, selectors, workflow
+from curation import (
+    answers,
+    dashboard,
+    record_content,
+    record_queries,
+    selectors,
+    shown,
+    workflow,
+)
 from curation.models import ROLE_RANK, GuidelineVersion, Project, Record, Role
 
 KEYS = "123456789"
@@ -193,8 +201,8 @@ def editor_context(request: HttpRequest, record: Record, *, mode: str) -> dict:
             for c in state.get("candidates", [])
         ],
         "messages_state": [
-            {**m, "rest_json": json.dumps(m.get("rest", {}), ensure_ascii=False)}
-            for m in state.get("messages", [])
+            {**m, "rest_json": json.dumps(m.get("rest", {}), ensure_ascii=False), **seen}
+            for m, seen in zip(state.get("messages", []), _seen(state), strict=False)
         ],
         "holder": record.assignee if mode == workflow.READ_ONLY else None,
         **_roles(project, user),
@@ -203,6 +211,27 @@ def editor_context(request: HttpRequest, record: Record, *, mode: str) -> dict:
     if kind == answers.TOOL_CALL:
         context["prompt_messages"] = record_content.prompt_of(record)
     return context
+
+
+def _seen(state: dict) -> list[dict]:
+    """For each prompt message of a conversation state: the tools it calls and the call a
+    tool result answers, so the editor labels them as calls and results."""
+    messages = []
+    for m in state.get("messages", []):
+        try:
+            calls = json.loads(m.get("tool_calls_json") or "[]")
+        except json.JSONDecodeError:
+            calls = []
+        rest = m.get("rest") or {}
+        messages.append({"role": m.get("role"), "tool_calls": calls, **rest})
+    return [
+        {
+            "result_of": v["result_of"],
+            "calls": v["calls"],
+            "call_names": ", ".join(c["name"] for c in v["calls"]),
+        }
+        for v in shown.shown_messages(messages)
+    ]
 
 
 def _editor(request: HttpRequest, record: Record, *, mode: str, status: int = 200, **extra):
@@ -430,7 +459,21 @@ def review_context(request: HttpRequest, record: Record) -> dict:
         context["rejected_text"] = "\n\n".join(
             record_content.answer_text(m) for m in record.rejected
         )
+    # Calls in the prompt read as calls, their results as results (not raw JSON).
+    context["prompt_shown"] = shown.shown_messages(context.get("prompt_messages") or [])
+    if context.get("argument_rows"):
+        # A reply may carry text beside its tool calls: the table shows the calls, this diff
+        # the text, so every field the record stores is in front of the reviewer.
+        before, after = (_text_beside_calls(a) for a in (baseline, final))
+        segments = record_content.diff_segments(before, after) if before or after else []
+        context["text_segments"] = segments
     return context
+
+
+def _text_beside_calls(answer) -> str:
+    if isinstance(answer, dict):
+        return answer.get("content") if isinstance(answer.get("content"), str) else ""
+    return answer or ""
 
 
 @require_GET

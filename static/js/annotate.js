@@ -267,10 +267,40 @@
     }
     function show() {
       const c = choice();
+      const tool = c.startsWith("tool:");
       for (const fs of $$("fieldset.args", w)) fs.hidden = c !== `tool:${fs.dataset.tool}`;
-      $(".text-answer", w).hidden = !(c === "text" || c === "clarify");
-      $("details.raw", w).hidden = !c.startsWith("tool:");
+      // A call may carry text too (imported rows do): then both are shown, both editable.
+      const textBox = $(".text-answer", w);
+      textBox.hidden = !(c === "text" || c === "clarify" || (tool && content.value !== ""));
+      const label = $("label", textBox);
+      label.textContent = tool ? label.dataset.withCall : label.dataset.alone;
+      $("details.raw", w).hidden = !tool;
       for (const r of radios) r.closest("label").classList.toggle("picked", r.checked);
+    }
+    // Switching what the assistant does discards what the other choice had, visibly, and
+    // can be undone until the record is saved: what is sent is exactly what is shown.
+    const note = $("#mode-note", w);
+    let undo = null;
+    function discarded(kind, extra = "") {
+      $(".what", note).textContent = `${note.dataset[kind]}${extra ? ` ${extra}` : ""}`;
+      note.hidden = false;
+    }
+    function undoSwitch() {
+      if (!undo) return;
+      const { before, args, text } = undo;
+      undo = null;
+      note.hidden = true;
+      json.value = args;
+      content.value = text;
+      const radio = radios.find((r) => r.value === before);
+      for (const r of radios) r.checked = r === radio;
+      show();
+      jsonToForm();
+      markDraft();
+      changed();
+      validate();
+      grow(content);
+      focusFirst();
     }
     function focusFirst() {
       const c = choice();
@@ -291,14 +321,38 @@
       const radio = radios.find((r) => r.value === value);
       if (!radio) return;
       const before = choice();
+      if (before !== value && !keepArgs) {
+        const saved = { before, args: json.value, text: content.value };
+        const wasTool = before.startsWith("tool:");
+        const nowTool = value.startsWith("tool:");
+        const obj = parse() || {};
+        let lost = "";
+        if (nowTool && !wasTool && content.value.trim()) {
+          content.value = "";
+          lost = "textDropped";
+        } else if (wasTool && !nowTool) {
+          if (Object.keys(obj).length || json.value.trim() !== "{}") lost = "callDropped";
+          json.value = "{}"; // text it carried stays: it is the text answer now
+        }
+        if (nowTool) {
+          // Keep only the arguments the newly picked tool knows.
+          const known = new Set(
+            $$(`fieldset.args[data-tool="${CSS.escape(value.slice(5))}"] [data-arg]`, w).map((el) => el.dataset.arg),
+          );
+          const dropped = Object.keys(obj).filter((k) => !known.has(k));
+          if (wasTool && dropped.length) lost = "argsDropped";
+          if (wasTool) json.value = JSON.stringify(Object.fromEntries(Object.entries(obj).filter(([k]) => known.has(k))), null, 2);
+          if (lost === "argsDropped") discarded(lost, dropped.join(", "));
+        }
+        if (lost && lost !== "argsDropped") discarded(lost);
+        if (lost) undo = saved;
+        else {
+          undo = null;
+          note.hidden = true;
+        }
+      }
       radio.checked = true;
       show();
-      if (value.startsWith("tool:") && before !== value && !keepArgs) {
-        // Keep only the arguments the newly picked tool knows.
-        const obj = parse() || {};
-        const known = new Set($$("[data-arg]", activeSet()).map((el) => el.dataset.arg));
-        json.value = JSON.stringify(Object.fromEntries(Object.entries(obj).filter(([k]) => known.has(k))), null, 2);
-      }
       jsonToForm();
       markDraft();
       changed();
@@ -337,9 +391,16 @@
       acceptDraft() {
         if (!draft || !draft.mode) return;
         const value = draft.mode === "tool" ? `tool:${draft.tool}` : draft.mode;
-        json.value = draft.arguments_json || "{}";
+        json.value = draft.mode === "tool" ? draft.arguments_json || "{}" : "{}";
         content.value = draft.content || "";
+        undo = null;
+        note.hidden = true;
         pick(value, { keepArgs: true });
+      },
+      undo: undoSwitch,
+      saved() {
+        undo = null;
+        note.hidden = true;
       },
       rawJson() {
         $("details.raw", w).open = true;
@@ -384,7 +445,11 @@
     }
     w.addEventListener("input", (e) => {
       if (e.target.matches("textarea")) changed();
+      if (e.target.matches("details.raw-calls textarea")) redrawCalls(e.target);
     });
+    for (const details of $$("details.raw-calls", w)) {
+      details.addEventListener("toggle", () => $$("textarea", details).forEach(grow));
+    }
     refresh();
     return {
       focus() {
@@ -411,6 +476,41 @@
       },
     };
   };
+
+  // A conversation's tool calls read as calls; edited as JSON, the calls shown follow it.
+  function redrawCalls(textarea) {
+    const msg = textarea.closest(".msg");
+    const shown = $$(".call", msg);
+    let calls = null;
+    try {
+      calls = JSON.parse(textarea.value);
+    } catch {
+      calls = null;
+    }
+    textarea.classList.toggle("invalid", !Array.isArray(calls));
+    if (!Array.isArray(calls)) return;
+    const template = shown[0];
+    if (!template) return;
+    const parts = calls.map((call) => {
+      const fn = (call && typeof call === "object" && (call.function || call)) || {};
+      let args = fn.arguments ?? {};
+      if (typeof args === "string") {
+        try {
+          args = JSON.parse(args);
+        } catch {
+          /* shown as written */
+        }
+      }
+      const el = template.cloneNode(true);
+      el.hidden = false;
+      $("code", el).textContent = String(fn.name ?? "");
+      $("pre", el).textContent = typeof args === "string" ? args : JSON.stringify(args, null, 2);
+      return el;
+    });
+    shown.forEach((el, i) => i && el.remove());
+    if (parts.length) template.replaceWith(...parts);
+    else template.hidden = true; // kept to draw calls typed in later
+  }
 
   function grow(el) {
     el.style.height = "auto";
@@ -449,7 +549,10 @@
   document.addEventListener("DOMContentLoaded", init);
   document.addEventListener("htmx:afterSettle", init);
   document.addEventListener("htmx:afterRequest", (e) => {
-    if (e.detail.elt?.id === "btn-save" && e.detail.successful) status("");
+    if (e.detail.elt?.id === "btn-save" && e.detail.successful) {
+      status("");
+      active?.saved?.(); // a discarded answer can be brought back until it is saved
+    }
   });
   document.addEventListener("htmx:beforeRequest", (e) => {
     const id = e.detail.elt?.id;
@@ -503,6 +606,7 @@
     else if (action === "history") showHistory();
     else if (action === "close-history") toggleGuidelines();
     else if (action === "accept-draft") active?.acceptDraft();
+    else if (action === "undo-mode") active?.undo?.();
     else if (action === "keep-mine") {
       $("#version").value = target.dataset.version;
       click("#btn-save");
@@ -567,6 +671,7 @@
       if (code === "KeyA") active.acceptDraft();
       else if (code === "KeyQ") active.pickKey?.("q");
       else if (code === "KeyJ") active.rawJson?.();
+      else if (code === "KeyZ") active.undo?.();
       else if (code === "KeyS") click("#btn-skip");
       else if (/^Digit\d$/.test(code)) active.pickKey?.(code.slice(5));
       else handled = false;
