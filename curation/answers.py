@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import InvalidInput
 from curation import record_content
+from curation.formats.jsonio import loads
 
 INSTRUCTION, TOOL_CALL, CONVERSATION = "instruction", "tool_call", "conversation"
 MODE_TOOL, MODE_TEXT, MODE_CLARIFY = "tool", "text", "clarify"
@@ -176,8 +177,8 @@ def state_from_form(kind: str, data: Mapping[str, str]) -> dict:
 
 def _loads(text: str, where: str):
     try:
-        return json.loads(text) if text.strip() else None
-    except json.JSONDecodeError as e:
+        return loads(text) if text.strip() else None
+    except json.JSONDecodeError as e:  # also too deep, NaN, a number past 4,300 digits
         raise InvalidInput(
             _("This is not valid JSON: %(error)s") % {"error": e.msg},
             hint=_("Fix the JSON at line %(line)s, column %(col)s.")

@@ -34,6 +34,8 @@ import json
 import re
 from typing import Any
 
+from curation.formats.jsonio import loads
+
 ASSISTANT = "assistant"
 #: How many characters of each side a diff compares (difflib is quadratic in the worst case).
 MAX_DIFF_CHARS = 4000
@@ -230,8 +232,8 @@ def arguments_of(call: dict) -> Any:
     arguments = function.get("arguments", {}) if isinstance(function, dict) else {}
     if isinstance(arguments, str):
         try:
-            return json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
+            return loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:  # also too deep, NaN, a number past 4,300 digits
             return arguments
     return arguments
 

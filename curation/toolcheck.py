@@ -14,7 +14,7 @@ from jsonschema import exceptions as schema_errors
 from jsonschema import validators
 
 from curation.formats.base import Row
-from curation.formats.jsonio import kind_of
+from curation.formats.jsonio import kind_of, loads
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _check_call(where: str, call: object, schemas: dict, checkers: dict) -> list
     said = f'{where}: the arguments of "{name}"'
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
+            arguments = loads(arguments)
         except json.JSONDecodeError as e:
             return [
                 Problem(
@@ -124,7 +124,7 @@ def _check_call(where: str, call: object, schemas: dict, checkers: dict) -> list
             ]
         if isinstance(arguments, str):
             try:
-                inner = json.loads(arguments)
+                inner = loads(arguments)
             except json.JSONDecodeError:
                 inner = None
             if isinstance(inner, dict):

@@ -197,3 +197,31 @@ def test_detection_reads_past_messages_that_are_not_a_list():
     from curation.formats.detect import detect
 
     assert detect('{"messages": true}\n').name == "openai_chat"
+
+
+@pytest.mark.django_db
+def test_tool_call_arguments_with_a_number_past_4300_digits_are_flagged_not_a_crash(
+    project, make_user, tmp_path
+):
+    arguments = json.dumps({"product": "9" * 5000}).replace('"9', "9").replace('9"', "9")
+    call = {"type": "function", "function": {"name": "check_stock", "arguments": arguments}}
+    row = {
+        "messages": [
+            {"role": "user", "content": "有货吗"},
+            {"role": "assistant", "tool_calls": [call]},
+        ]
+    }
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    report = import_file(project, path, actor=make_user("e"), format_name="openai_chat")
+    assert (report.imported, report.flagged) == (1, 1)
+    record = Record.objects.get(project=project)
+    assert "more digits than can be read" in json.dumps(record.problems)
+
+
+def test_the_editor_refuses_a_number_past_4300_digits_as_invalid_json():
+    from core.errors import InvalidInput
+    from curation.answers import _loads
+
+    with pytest.raises(InvalidInput, match="not valid JSON: a number has more digits"):
+        _loads('{"q": ' + "9" * 5000 + "}", "arguments")
