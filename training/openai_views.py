@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from core import tokens
+from curation.formats.jsonio import unpaired_surrogate
 from curation.models import Project
 from training.models import BaseModel, TrainingRun
 from training.serving import (
@@ -91,7 +92,7 @@ def chat_completions(request: HttpRequest) -> JsonResponse:
     if user is None:
         return unauthenticated()
     try:
-        body = json.loads(request.body)
+        body = json.loads(text := request.body.decode())
     except RequestDataTooBig:
         return error(
             413,
@@ -102,6 +103,8 @@ def chat_completions(request: HttpRequest) -> JsonResponse:
         return error(400, f"The request body is not JSON ({e}).")
     except RecursionError:
         return error(400, "The request body nests arrays or objects too deeply to read.")
+    if unpaired_surrogate(text, body):
+        return error(400, "The body holds half of a surrogate pair (\\ud800-\\udfff), not text.")
     if problem := validate_request(body):
         return error(400, problem[1], param=problem[0])
     if body.get("stream"):

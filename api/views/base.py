@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from api.errors import exception_handler
 from api.pagination import NewestFirst
+from curation.formats.jsonio import unpaired_surrogate
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -39,7 +40,8 @@ class LimitedJSONParser(JSONParser):
             )
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.load(codecs.getreader(encoding)(stream), parse_constant=strict_constant)
+            text = codecs.getreader(encoding)(stream).read()
+            data = json.loads(text, parse_constant=strict_constant)
         except RecursionError:
             raise exceptions.ParseError(
                 _("The JSON body nests arrays or objects too deeply to read.")
@@ -53,6 +55,13 @@ class LimitedJSONParser(JSONParser):
             raise exceptions.ParseError(
                 _("The body cannot be read: %(e)s.") % {"e": message}
             ) from None
+        if bad := unpaired_surrogate(text, data):
+            # Not Unicode: it could be neither stored nor echoed back in an error message.
+            raise exceptions.ParseError(
+                _("The body holds the escape \\u%(code)04x, half of a surrogate pair.")
+                % {"code": ord(bad[0])}
+            )
+        return data
 
 
 class ApiView(APIView):

@@ -454,6 +454,12 @@ def _unpaired_surrogate(obj: object) -> str:
     return ""
 
 
+def unpaired_surrogate(text: str, obj: object) -> str:
+    """The first unpaired surrogate in `obj`, parsed from the JSON `text` ("" if none); cheap
+    when the text has no \\udxxx escape, the only way JSON text can spell one."""
+    return _unpaired_surrogate(obj) if _has_surrogate_escape(text, 0, len(text)) else ""
+
+
 def _surrogate_error(line: int, bad: str, index: int | None) -> FormatError:
     escape = f"\\u{ord(bad[0]):04x}"
     return FormatError(

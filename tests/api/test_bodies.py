@@ -1,6 +1,7 @@
 """Every API write endpoint answers a body it cannot read with the API's JSON error: too deep
-(5,000 '['), a number past Python's 4,300 digits, not JSON at all, and a body over Django's
-DATA_UPLOAD_MAX_MEMORY_SIZE (413, as docs/api.md promises)."""
+(5,000 '['), a number past Python's 4,300 digits, not JSON at all, half a surrogate pair (the
+body fuzzer's find: echoed in a validation error, it broke the renderer), and a body over
+Django's DATA_UPLOAD_MAX_MEMORY_SIZE (413, as docs/api.md promises)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ BAD = {
     "5000-digits": '{"format": "alpaca", "rows": [{"instruction": ' + "9" * 5000 + "}]}",
     "not-json": "{not json",
     "nan": '{"test_ratio": NaN}',
+    "lone-surrogate": '{"format": "alpaca", "rows": [{"instruction": "\\ud800"}], "q": "\\ud800"}',
 }
 
 

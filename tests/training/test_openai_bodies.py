@@ -105,8 +105,9 @@ def test_a_bad_body_is_a_json_400_naming_the_parameter(post, tiny_registered, ex
         "{not json",
         '"just text"',
         "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
+        '{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}]}',
     ],
-    ids=["100k-deep", "5000-deep-messages", "not-json", "a-string", "bad-utf8"],
+    ids=["100k-deep", "5000-deep-messages", "not-json", "a-string", "bad-utf8", "surrogate"],
 )
 def test_a_body_that_is_not_a_request_is_a_json_400(post, tiny_registered, raw):
     _refused(post(None, raw=raw))
