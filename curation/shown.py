@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import json
 
-
-def _function(item) -> dict:
-    if not isinstance(item, dict):
-        return {}
-    function = item.get("function", item)
-    return function if isinstance(function, dict) else {}
+from curation import record_content
 
 
 def tool_name(tool) -> str:
     """The name of a tool schema or a tool call, whichever shape it has."""
-    name = _function(tool).get("name", "")
-    return name if isinstance(name, str) else str(name)
+    name = record_content.call_parts(tool)[0]
+    return name if isinstance(name, str) else "" if name is None else str(name)
 
 
 def tool_names(tools) -> list[str]:
@@ -41,11 +36,11 @@ def pretty_json(value, *, indent: int | None = 2) -> str:
 
 
 def shown_call(call, *, indent: int | None = 2) -> dict:
-    function = _function(call)
+    _name, arguments = record_content.call_parts(call)
     return {
         "id": call.get("id", "") if isinstance(call, dict) else "",
         "name": tool_name(call),
-        "arguments": pretty_json(function.get("arguments", {}), indent=indent),
+        "arguments": pretty_json({} if arguments is None else arguments, indent=indent),
     }
 
 

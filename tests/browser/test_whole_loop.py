@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from curation import answers
 from curation.models import Record
-from tests.curation.annotate_fixtures import tool_record
+from tests.curation.annotate_fixtures import call, tool_record
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 S = Record.Status
@@ -180,4 +180,25 @@ def test_the_next_record_swapped_in_after_a_submit_breaks_no_policy(project, peo
     anna.keyboard.type("今天下午发。")
     anna.keyboard.press("Control+Enter")
     expect(anna.locator("#workspace .empty")).to_be_visible()
+    assert pages.problems == []
+
+
+def test_a_reply_with_text_and_a_call_shows_both_and_stores_both_as_edited(project, people, pages):
+    answer = {**call("check_stock", {"product": "T恤"}), "content": "我查一下"}
+    record = tool_record(project, text="T恤还有货吗？", answer=answer)
+    anna = pages("anna")
+    anna.goto(f"/r/{record.pk}/")
+    expect(anna.locator("#arg-check_stock-product")).to_have_value("T恤")
+    text = anna.locator("#content")
+    expect(text).to_be_visible()
+    expect(text).to_have_value("我查一下")
+    expect(anna.locator(".text-answer label")).to_have_text("Text sent with the tool call")
+    text.fill("马上帮您查")
+    with anna.expect_response(lambda r: r.url.endswith(f"/r/{record.pk}/submit/")) as sent:
+        anna.keyboard.press("Control+Enter")
+    assert sent.value.ok
+    record.refresh_from_db()
+    stored = record.messages[-1]
+    assert stored["content"] == "马上帮您查"
+    assert stored["tool_calls"][0]["function"]["name"] == "check_stock"
     assert pages.problems == []

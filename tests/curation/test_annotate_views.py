@@ -10,6 +10,7 @@ from curation import workflow
 from curation.demo_data import TOOLS
 from curation.models import GuidelineVersion, Membership, Record, RecordEvent, Role, WorkInProgress
 from tests.curation.annotate_fixtures import (
+    call,
     draft,
     instruction_record,
     preference_record,
@@ -219,6 +220,35 @@ def test_review_shows_tool_arguments_field_by_field(shop, claimed, people, clien
     html = html.content.decode()
     assert 'class="change-changed"' in html  # amount 20 -> 30
     assert 'class="change-same"' in html  # quantity 200 both
+
+
+def test_review_shows_the_text_beside_a_call_and_calls_and_results_in_the_prompt(
+    shop, people, client_for
+):
+    """Every stored field is in front of the reviewer: the text a reply carries beside its
+    tool call (under the argument table), and the conversation's earlier calls and results
+    as calls and results, not a Python repr of the JSON."""
+    checked = call("check_stock", {"product": "T恤"})
+    checked["tool_calls"][0]["id"] = "call_9"
+    record = Record(
+        project=shop,
+        kind="conversation",
+        status=S.SUBMITTED,
+        messages=[
+            {"role": "user", "content": "T恤还有吗？"},
+            checked,
+            {"role": "tool", "tool_call_id": "call_9", "content": '{"stock": 0}'},
+            {"role": "user", "content": "那发张券吧"},
+            {**call("issue_coupon", {"amount": 20, "quantity": 100}), "content": "好的，发券"},
+        ],
+    )
+    record.save()
+    html = client_for("reviewer").get(reverse("curation:review_record", args=[record.pk]))
+    html = html.content.decode()
+    assert "result of check_stock" in html and "&quot;stock&quot;: 0" in html
+    assert "<code>check_stock</code>" in html and "[{&#x27;" not in html
+    assert 'id="text-diff"' in html and "好的，发券" in html
+    assert 'class="change-same"' in html  # the imported call, unchanged: amount and quantity
 
 
 def test_records_list_filters_and_pages(shop, client_for):
