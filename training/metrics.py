@@ -515,6 +515,51 @@ def usage_metrics(
     )
 
 
+@dataclass(frozen=True)
+class LatencyBreakdown:
+    """Where a request's time goes: until its first token (prefill, which a shorter prompt
+    makes cheaper) and then per further output token (decode, which a longer answer pays
+    for again and again)."""
+
+    n: int
+    first_token_p50_ms: float | None
+    first_token_mean_ms: float | None
+    decode_ms_per_token: float | None  # all decode time over all tokens after the first
+    latency_p50_ms: float | None
+    latency_mean_ms: float | None
+    latency_p95_ms: float | None
+    prompt_tokens_mean: float | None
+    completion_tokens_p50: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def latency_breakdown(
+    latencies_ms: Sequence[float],
+    first_token_ms: Sequence[float],
+    completion_tokens: Sequence[int],
+    prompt_tokens: Sequence[int] = (),
+) -> LatencyBreakdown:
+    """Percentiles of whole requests, of their time to first token, and the decode time per
+    output token, over requests timed one at a time."""
+    _same_length(latencies_ms, first_token_ms)
+    _same_length(latencies_ms, completion_tokens)
+    decode_ms = sum(max(0.0, t - f) for t, f in zip(latencies_ms, first_token_ms, strict=True))
+    decode_tokens = sum(max(0, c - 1) for c in completion_tokens)
+    return LatencyBreakdown(
+        n=len(latencies_ms),
+        first_token_p50_ms=percentile(first_token_ms, 50),
+        first_token_mean_ms=_mean(first_token_ms),
+        decode_ms_per_token=decode_ms / decode_tokens if decode_tokens else None,
+        latency_p50_ms=percentile(latencies_ms, 50),
+        latency_mean_ms=_mean(latencies_ms),
+        latency_p95_ms=percentile(latencies_ms, 95),
+        prompt_tokens_mean=_mean(prompt_tokens),
+        completion_tokens_p50=percentile(completion_tokens, 50),
+    )
+
+
 # --- significance ----------------------------------------------------------------------------
 
 
@@ -574,6 +619,92 @@ def paired_bootstrap(
         extreme = int(np.sum(np.abs(means - observed) >= abs(observed) - 1e-12))
         p = (1 + extreme) / (1 + resamples)
     return PairedBootstrap(observed, float(low), float(high), p, resamples, confidence)
+
+
+#: Significance level of the comparison's tests.
+ALPHA = 0.05
+#: Fewest pairs that differ on which the sign-flip test can reach p < ALPHA (2 / 2**6 < 0.05).
+MIN_DIFFERING = 6
+#: Up to this many differing pairs the sign-flip test enumerates every sign pattern.
+EXACT_SIGN_FLIPS = 16
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison of two contenders on the same examples.
+
+    The interval is the paired bootstrap's; the p-value is the sign-flip (randomisation)
+    test's: under "no difference" each pair's difference is as likely negative as positive.
+    With m pairs that differ, the smallest p-value that test can give is 2 / 2**m, so below
+    six differing pairs it cannot call anything significant at 5 % (`judgeable` is False),
+    whatever the size of the gap.
+    """
+
+    n: int  # pairs
+    differing: int  # pairs whose scores differ
+    difference: float  # mean(a) - mean(b)
+    low: float
+    high: float
+    p_value: float
+    min_p_value: float  # the smallest p-value the test can give on these pairs
+    judgeable: bool  # min_p_value < alpha
+    significant: bool  # judgeable and p_value < alpha
+    alpha: float
+    confidence: float
+
+
+def sign_flip_p(
+    diffs: Sequence[float], *, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """(two-sided p-value, smallest attainable p-value) of the paired sign-flip test.
+
+    Exact (every sign pattern) up to EXACT_SIGN_FLIPS differing pairs, else `resamples`
+    random patterns with add-one smoothing. Pairs with no difference carry no information
+    and are left out; with none left p is 1.
+    """
+    d = np.asarray([x for x in diffs if x != 0], dtype=float)
+    m = len(d)
+    if m == 0:
+        return 1.0, 1.0
+    observed = abs(d.sum()) - 1e-9 * max(1.0, float(np.abs(d).sum()))
+    smallest = min(1.0, 2.0 / 2.0**m)
+    if m <= EXACT_SIGN_FLIPS:
+        patterns = ((np.arange(2**m)[:, None] >> np.arange(m)) & 1) * 2 - 1
+        return float(np.mean(np.abs(patterns @ d) >= observed)), smallest
+    rng = np.random.default_rng(seed)
+    extreme, chunk = 0, max(1, 2_000_000 // m)
+    for start in range(0, resamples, chunk):
+        signs = rng.integers(0, 2, size=(min(chunk, resamples - start), m)) * 2 - 1
+        extreme += int(np.sum(np.abs(signs @ d) >= observed))
+    return (1 + extreme) / (1 + resamples), max(smallest, 1 / (1 + resamples))
+
+
+def paired_test(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    alpha: float = ALPHA,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedTest:
+    """Is mean(a) - mean(b) over the same examples more than noise? See PairedTest."""
+    interval = paired_bootstrap(a, b, seed=seed, confidence=confidence)
+    diffs = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
+    p, smallest = sign_flip_p(diffs, seed=seed)
+    judgeable = smallest < alpha
+    return PairedTest(
+        n=len(diffs),
+        differing=sum(d != 0 for d in diffs),
+        difference=interval.difference,
+        low=interval.low,
+        high=interval.high,
+        p_value=p,
+        min_p_value=smallest,
+        judgeable=judgeable,
+        significant=judgeable and p < alpha,
+        alpha=alpha,
+        confidence=confidence,
+    )
 
 
 def win_rate(

@@ -3,6 +3,7 @@ import math
 import pytest
 
 from training.metrics import (
+    MIN_DIFFERING,
     NO_TOOL,
     Normalization,
     bleu,
@@ -12,13 +13,16 @@ from training.metrics import (
     cost_per_1k_from_tokens,
     exact_match,
     is_cjk,
+    latency_breakdown,
     lcs_length,
     paired_bootstrap,
+    paired_test,
     parse_calls,
     percentile,
     probe_drift,
     rouge_l,
     rouge_tokens,
+    sign_flip_p,
     text_metrics,
     tool_call_metrics,
     usage_metrics,
@@ -411,3 +415,49 @@ def test_win_rate_without_judgements_is_unknown():
 def test_win_rate_rejects_unknown_methods():
     with pytest.raises(ValueError, match="wilson"):
         win_rate(wins=1, losses=1, method="exact")
+
+
+# --- the statistics rule ---------------------------------------------------------------------
+
+
+def test_one_example_is_never_significant_however_large_the_gap():
+    # seen in a report: chrF +1.7 "significant" with n = 1 and interval [+1.7, +1.7]
+    result = paired_test([51.7], [50.0])
+    assert result.n == 1 and (result.low, result.high) == pytest.approx((1.7, 1.7))
+    assert result.p_value == 1.0 and not result.judgeable and not result.significant
+
+
+def test_below_six_differing_pairs_the_sign_flip_test_cannot_judge():
+    five = paired_test([1] * 5 + [0] * 30, [0] * 35)  # five wins, thirty ties
+    assert five.n == 35 and five.differing == 5
+    assert five.min_p_value == pytest.approx(2 / 32) and not five.judgeable
+    assert not five.significant
+    six = paired_test([1] * 6, [0] * 6)
+    assert six.judgeable and six.p_value == pytest.approx(2 / 64) and six.significant
+    assert MIN_DIFFERING == 6
+
+
+def test_the_sign_flip_test_finds_a_clear_gap_and_calls_a_mixed_one_noise():
+    clear = paired_test([1] * 30 + [0] * 10, [0] * 30 + [1] * 2 + [0] * 8)  # 30 wins, 2 losses
+    assert clear.differing == 32 and clear.significant and clear.p_value < 0.001
+    mixed = paired_test([1, 0, 1, 0, 1, 0, 1, 1], [0, 1, 0, 1, 0, 1, 0, 0])  # 5 wins, 3 losses
+    assert mixed.judgeable and not mixed.significant and mixed.p_value > 0.3
+
+
+def test_sign_flip_p_is_exact_on_few_pairs():
+    # 3 differing pairs of +1: of the 8 sign patterns, 2 reach |sum| 3
+    assert sign_flip_p([1, 1, 1, 0]) == (0.25, 0.25)
+    assert sign_flip_p([0, 0]) == (1.0, 1.0)
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+
+def test_latency_breakdown_splits_first_token_and_decode():
+    result = latency_breakdown(
+        [300.0, 500.0, 1100.0], [100.0, 100.0, 100.0], [11, 21, 51], [40, 40, 70]
+    )
+    assert result.n == 3 and result.first_token_p50_ms == 100.0
+    assert result.decode_ms_per_token == pytest.approx((200 + 400 + 1000) / (10 + 20 + 50))
+    assert (result.latency_p50_ms, result.latency_mean_ms) == (500.0, pytest.approx(633.333, 1e-3))
+    assert result.completion_tokens_p50 == 21 and result.prompt_tokens_mean == 50
