@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 @dataclass
 class Generation:
-    """One completion. latency_s is the wall time from the start of its prompt to its last token.
+    """One completion. latency_s is the wall time from the start of its prompt to its last token;
+    first_token_s the part of it until its first token (the prefill of its group).
 
     (Sampled completions, which still go through model.generate, report the wall time of the
-    batch they were generated in.)
+    batch they were generated in, and no first-token time.)
     """
 
     text: str
@@ -24,6 +25,7 @@ class Generation:
     completion_tokens: int
     latency_s: float
     finish_reason: Literal["stop", "length"] = "stop"
+    first_token_s: float | None = None
 
 
 def generate_batch(
@@ -178,6 +180,7 @@ class _Row:
     index: int
     prompt_tokens: int
     started: float
+    first_token_s: float | None = None
     tokens: list[int] = field(default_factory=list)
 
 
@@ -221,6 +224,7 @@ def _generate_greedy(
     def finish(row: _Row) -> None:
         elapsed = time.perf_counter() - row.started
         results[row.index] = _finish(tokenizer, row.tokens, ends, stop, row.prompt_tokens, elapsed)
+        results[row.index].first_token_s = row.first_token_s
         on_done(row.index, results[row.index])
 
     with torch.inference_mode():
@@ -236,8 +240,9 @@ def _generate_greedy(
                     prefilled += _prefill(pack, model, previous)
                     previous = (pack[-1], prefilled[-1][1])
                 joining = []
+                prefilled_s = time.perf_counter() - started
                 for index, (logits, kept) in zip(group, prefilled, strict=True):
-                    row = _Row(index, len(encoded[index]), started)
+                    row = _Row(index, len(encoded[index]), started, prefilled_s)
                     row.tokens.append(int(logits.argmax()))
                     if finished(row):
                         finish(row)
