@@ -418,7 +418,12 @@ class ComparisonCreateSerializer(serializers.Serializer):
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     max_new_tokens = serializers.IntegerField(default=256, min_value=1, max_value=4096)
-    batch_size = serializers.IntegerField(default=1, min_value=1, max_value=64)
+    batch_size = serializers.IntegerField(
+        default=16,
+        min_value=1,
+        max_value=64,
+        help_text="Answers generated at once; latency is measured apart, one request at a time.",
+    )
     probe = serializers.BooleanField(default=True)
     queue = serializers.CharField(default="default")
 

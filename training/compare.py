@@ -17,6 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import InvalidInput, NotAllowed, NotFound
 from curation import record_content
@@ -25,11 +27,16 @@ from curation.record_content import answer_text
 from jobs import services as jobs
 from jobs.models import Job
 from training import metrics
+from training.compare_entry import LATENCY_SAMPLE
 from training.models import BaseModel, Comparison, Judgement, TrainingRun
 from training.prompt_setups import prompt_spec
 
 FEW_SHOT = 3
 DEFAULT_NAMES = ("base", "tuned")
+#: Answers in flight at once (where batching pays on this CPU: see benchmarks/generation.py);
+#: latency is measured apart, one request at a time.
+BATCH_SIZE = 16
+DTYPES = ("auto", "float32", "bfloat16")
 CSV_FIELDS = (
     "example",
     "row",
@@ -45,6 +52,7 @@ CSV_FIELDS = (
     "chrf",
     "rouge_l",
     "latency_ms",
+    "first_token_ms",
     "prompt_tokens",
     "completion_tokens",
     "parse",
@@ -218,9 +226,10 @@ def create_comparison(
     run: TrainingRun | None = None,
     limit: int | None = None,
     max_new_tokens: int = 256,
-    batch_size: int = 1,
-    dtype: str = "float32",
+    batch_size: int = BATCH_SIZE,
+    dtype: str = "auto",
     probe: bool = True,
+    latency_sample: int | None = None,
     queue: str = "default",
     enqueue: bool = True,
 ) -> Comparison:
@@ -244,8 +253,16 @@ def create_comparison(
         )
     if limit is not None and limit < 1:
         raise InvalidInput("The limit must be 1 or more rows.", where="limit")
+    if dtype not in DTYPES:
+        raise InvalidInput(
+            f"{dtype!r} is not a precision for comparisons.",
+            where="dtype",
+            hint=f"use one of {', '.join(DTYPES)}",
+        )
     settings_ = {"limit": limit, "max_new_tokens": max_new_tokens, "batch_size": batch_size}
     settings_["dtype"] = dtype
+    if latency_sample is not None:
+        settings_["latency_sample"] = latency_sample
     settings_["probe"] = bool(probe and set(DEFAULT_NAMES) <= set(names))
     job = jobs.create_job("compare", project=project, actor=actor, params=settings_, queue=queue)
     comparison = Comparison.objects.create(
@@ -287,8 +304,9 @@ def child_config(comparison: Comparison) -> dict:
         "cache_dir": str(settings.MODEL_CACHE_DIR),
         "limit": params.get("limit"),
         "max_new_tokens": params.get("max_new_tokens", 256),
-        "batch_size": params.get("batch_size", 1),
-        "dtype": params.get("dtype", "float32"),
+        "batch_size": params.get("batch_size", BATCH_SIZE),
+        "dtype": params.get("dtype", "auto"),
+        "latency_sample": params.get("latency_sample", LATENCY_SAMPLE),
         "price_per_hour": settings.TUNEDESK_HARDWARE_PRICE_PER_HOUR,
         "baseline": comparison.contenders[0]["name"],
         "probe": {"name": "general", "contenders": list(DEFAULT_NAMES), "max_new_tokens": 64}
@@ -319,6 +337,38 @@ def run_compare_job(job: Job) -> Job:
         comparison.report = without_nul(json.loads(report_path.read_text(encoding="utf-8")))
         comparison.save(update_fields=["report"])
     return job
+
+
+def phase_labels() -> dict[str, str]:
+    return {
+        "load": _("loading the model"),
+        "merge_check": _("checking that the merged adapter answers as the unmerged one"),
+        "test": _("answering the test turns (batched)"),
+        "probe": _("answering the forgetting probe"),
+        "latency": _("timing single requests"),
+        "score": _("scoring"),
+    }
+
+
+def progress_view(job: Job | None) -> dict:
+    """What the progress bar says: the phase that runs, for which contender, how far it is
+    and its ETA (none until the phase has a pace)."""
+    figures = (job.metrics if job else None) or {}
+    eta, eta_total = figures.get("eta_s"), figures.get("eta_total_s")
+    return {
+        "eta_total": None if eta_total is None else _duration(float(eta_total)),
+        "phase": phase_labels().get(figures.get("phase", ""), figures.get("phase", "")),
+        "contender": figures.get("contender", ""),
+        "phase_done": figures.get("phase_done"),
+        "phase_total": figures.get("phase_total") or None,
+        "eta": None if eta is None else _duration(float(eta)),
+    }
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return _("%(s)d s") % {"s": round(seconds)}
+    return _("%(m)d min %(s)02d s") % {"m": int(seconds // 60), "s": round(seconds % 60) % 60}
 
 
 def examples_of(comparison: Comparison) -> list[dict]:
@@ -429,14 +479,14 @@ def per_tool_chart(report: dict, *, width: int = 560, bar: int = 14) -> dict:
 def latency_chart(report: dict, *, width: int = 560, bins: int = 12, height: int = 160) -> dict:
     """Latency histogram per contender on shared bins (overlaid, semi-transparent)."""
     series = [(c["name"], c.get("latencies_ms") or []) for c in report.get("contenders", [])]
-    values = [v for _, vs in series for v in vs]
+    values = [v for _name, vs in series for v in vs]
     if not values:
         return {"width": width, "height": height, "series": [], "ticks": []}
     low, high = min(values), max(values)
     step = (high - low) / bins or 1.0
     plot_w, plot_h = width - 40, height - 30
     counts = []
-    for _, vs in series:
+    for _name, vs in series:
         c = [0] * bins
         for v in vs:
             c[min(int((v - low) / step), bins - 1)] += 1
@@ -444,7 +494,7 @@ def latency_chart(report: dict, *, width: int = 560, bins: int = 12, height: int
     top = max(max(c) for c in counts) or 1
     bin_w = plot_w / bins
     out = []
-    for i, ((name, _), c) in enumerate(zip(series, counts, strict=True)):
+    for i, ((name, _values), c) in enumerate(zip(series, counts, strict=True)):
         bars = [
             {
                 "x": round(40 + k * bin_w, 1),
@@ -465,24 +515,85 @@ def latency_chart(report: dict, *, width: int = 560, bins: int = 12, height: int
     return {"width": width, "height": height, "plot_h": plot_h, "series": out, "ticks": ticks}
 
 
-#: Headline rows: key, label, kind (rate: 0..1 shown as %, ms, num, money), higher is better.
-HEADLINE_ROWS = (
-    ("tool_name_accuracy", "Tool-name accuracy", "rate", True),
-    ("argument_exact_match", "Argument exact match", "rate", True),
-    ("argument_f1", "Argument F1", "rate", True),
-    ("valid_json_rate", "Valid JSON", "rate", True),
-    ("schema_valid_rate", "Schema-valid", "rate", True),
-    ("exact_match", "Text exact match", "rate", True),
-    ("chrf", "chrF", "num", True),
-    ("bleu", "BLEU", "num", True),
-    ("rouge_l", "ROUGE-L", "rate", True),
-    ("latency_p50_ms", "Latency p50 (ms)", "ms", False),
-    ("latency_p95_ms", "Latency p95 (ms)", "ms", False),
-    ("tokens_per_s", "Tokens/s", "num", True),
-    ("prompt_tokens_mean", "Prompt tokens", "num", False),
-    ("completion_tokens_mean", "Completion tokens", "num", False),
-    ("cost_per_1k_requests", "Cost per 1k requests", "money", False),
-    ("failures", "Failures", "int", False),
+#: Headline sections: (title, n key or None, rows); a row is (key, label, kind, higher is
+#: better). Kinds: rate (0..1 shown as %), ms, num, money, int.
+HEADLINE_SECTIONS = (
+    (
+        gettext_lazy("Turns that need a tool call"),
+        "tool_turns",
+        (
+            ("tool_name_accuracy", gettext_lazy("Right tool called"), "rate", True),
+            (
+                "argument_exact_match",
+                gettext_lazy("Right tool with exactly the right arguments"),
+                "rate",
+                True,
+            ),
+        ),
+    ),
+    (
+        gettext_lazy("Turns that need no tool"),
+        "no_tool_turns",
+        (("false_call_rate", gettext_lazy("Called a tool anyway (false calls)"), "rate", False),),
+    ),
+    (
+        gettext_lazy("General questions (forgetting probe)"),
+        "probe_n",
+        (
+            (
+                "probe_rouge_l_to_reference",
+                gettext_lazy("ROUGE-L to the reference answers"),
+                "rate",
+                True,
+            ),
+        ),
+    ),
+    (
+        gettext_lazy("Latency of a single request (batch 1, prefix cache on)"),
+        "latency_n",
+        (
+            ("first_token_p50_ms", gettext_lazy("Time to first token p50 (ms)"), "ms", False),
+            (
+                "decode_ms_per_token",
+                gettext_lazy("Decode time per output token (ms)"),
+                "ms1",
+                False,
+            ),
+            ("latency_p50_ms", gettext_lazy("Whole request p50 (ms)"), "ms", False),
+            ("latency_mean_ms", gettext_lazy("Whole request mean (ms)"), "ms", False),
+            ("latency_p95_ms", gettext_lazy("Whole request p95 (ms)"), "ms", False),
+        ),
+    ),
+    (
+        gettext_lazy("Throughput (batched)"),
+        None,
+        (
+            ("tokens_per_s", gettext_lazy("Output tokens/s"), "num", True),
+            ("cost_per_1k_requests", gettext_lazy("Cost per 1k requests"), "money", False),
+        ),
+    ),
+    (
+        gettext_lazy("More figures"),
+        None,
+        (
+            (
+                "label_accuracy_all_turns",
+                gettext_lazy("Right tool or rightly none, all turns offered tools (merged)"),
+                "rate",
+                True,
+            ),
+            ("argument_f1", gettext_lazy("Argument F1"), "rate", True),
+            ("valid_json_rate", gettext_lazy("Valid JSON"), "rate", True),
+            ("schema_valid_rate", gettext_lazy("Schema-valid"), "rate", True),
+            ("exact_match", gettext_lazy("Text exact match"), "rate", True),
+            ("chrf", gettext_lazy("chrF"), "num", True),
+            ("bleu", gettext_lazy("BLEU"), "num", True),
+            ("rouge_l", gettext_lazy("ROUGE-L"), "rate", True),
+            ("prompt_tokens_mean", gettext_lazy("Prompt tokens"), "num", False),
+            ("completion_tokens_mean", gettext_lazy("Completion tokens"), "num", False),
+            ("failures", gettext_lazy("Failures"), "int", False),
+        ),
+    ),
 )
 
 
@@ -493,6 +604,10 @@ def fmt(value, kind: str) -> str:
         return f"{100 * value:.1f}%"
     if kind == "ms":
         return f"{value:,.0f}"
+    if kind == "ms1":
+        return f"{value:,.1f}"
+    if kind == "tok":
+        return f"{value:,.0f}"
     if kind == "money":
         return f"{value:.4f}"
     if kind == "int":
@@ -500,33 +615,174 @@ def fmt(value, kind: str) -> str:
     return f"{value:.1f}"
 
 
-def headline_table(report: dict) -> list[dict]:
-    """Rows of metric × contender, formatted, the best value marked; rows with no value go."""
+def headline_sections(report: dict) -> list[dict]:
+    """The headline as sections of metric × contender rows, formatted, the best value marked,
+    each section with its n; rows and sections with no value go."""
     headline = report.get("headline", [])
+    sections = []
+    for title, n_key, spec in HEADLINE_SECTIONS:
+        rows = []
+        for key, label, kind, higher in spec:
+            values = [h.get(key) for h in headline]
+            present = [v for v in values if v is not None]
+            if not present:
+                continue
+            best = (max if higher else min)(present)
+            cells = [{"text": fmt(v, kind), "best": v == best and len(present) > 1} for v in values]
+            rows.append({"key": key, "label": label, "cells": cells})
+        if rows:
+            ns = {h.get(n_key) for h in headline if h.get(n_key) is not None} if n_key else set()
+            n = ns.pop() if len(ns) == 1 else None
+            sections.append({"title": title, "n": n, "rows": rows})
+    return sections
+
+
+def latency_rows(report: dict) -> list[dict]:
+    """Per contender and kind of turn: where a single request's time goes."""
+    kinds = {"all": _("all turns"), "tool_call": _("tool-call turns"), "text": _("text turns")}
     rows = []
-    for key, label, kind, higher in HEADLINE_ROWS:
-        values = [h.get(key) for h in headline]
-        present = [v for v in values if v is not None]
-        if not present:
-            continue
-        best = (max if higher else min)(present)
-        cells = [{"text": fmt(v, kind), "best": v == best and len(present) > 1} for v in values]
-        rows.append({"key": key, "label": label, "cells": cells})
+    for c in report.get("contenders", []):
+        for kind, label in kinds.items():
+            figures = (c.get("latency") or {}).get(kind)
+            if not figures or not figures.get("n"):
+                continue
+            rows.append(
+                {
+                    "name": c["name"],
+                    "kind": label,
+                    "n": figures["n"],
+                    "cells": [
+                        fmt(figures["first_token_p50_ms"], "ms"),
+                        fmt(figures["decode_ms_per_token"], "ms1"),
+                        fmt(figures["latency_p50_ms"], "ms"),
+                        fmt(figures["latency_mean_ms"], "ms"),
+                        fmt(figures["latency_p95_ms"], "ms"),
+                        fmt(figures["prompt_tokens_mean"], "tok"),
+                        fmt(figures["completion_tokens_p50"], "tok"),
+                    ],
+                }
+            )
     return rows
+
+
+def _times(ratio: float | None) -> str:
+    return f"×{ratio:.2f}" if ratio is not None else "–"
+
+
+def latency_lines(report: dict) -> list[str]:
+    """One line per contender: which part of a request moved against the baseline, and why."""
+    causes = {
+        "prefill": _("the prompt (time to first token)"),
+        "decode_speed": _("the decode speed per token"),
+        "answer_length": _("the answer length (output tokens)"),
+    }
+    lines = []
+    for s in report.get("latency_story", []):
+        prompt, completion = s["prompt_tokens"], s["completion_tokens_p50"]
+        lines.append(
+            _(
+                "%(name)s against %(base)s: time to first token %(ttft)s (prompt %(p)s vs "
+                "%(pb)s tokens), decode per token %(decode)s, answers %(c)s vs %(cb)s output "
+                "tokens (median); whole request %(p50)s at p50, %(mean)s on the mean (n = %(n)s "
+                "each). Most of the change comes from %(cause)s."
+            )
+            % {
+                "name": s["contender"],
+                "base": s["baseline"],
+                "ttft": _times(s["first_token"]),
+                "p": fmt(prompt[0], "tok"),
+                "pb": fmt(prompt[1], "tok"),
+                "decode": _times(s["decode_per_token"]),
+                "c": fmt(completion[0], "tok"),
+                "cb": fmt(completion[1], "tok"),
+                "p50": _times(s["latency_p50"]),
+                "mean": _times(s["latency_mean"]),
+                "n": s["n"],
+                "cause": causes.get(s["main"], s["main"]),
+            }
+        )
+    return lines
+
+
+def settings_lines(report: dict) -> list[str]:
+    """How the comparison ran, in words: precision, adapter, batch, latency method, time."""
+    settings_ = report.get("settings") or {}
+    lines = []
+    if settings_.get("dtype"):
+        lines.append(
+            _("Precision: %(dtype)s (%(why)s).")
+            % {"dtype": settings_["dtype"], "why": settings_.get("dtype_why", "")}
+        )
+    for c in report.get("contenders", []):
+        ran = c.get("ran") or {}
+        check = ran.get("merge_check")
+        if ran.get("adapter") and check:
+            lines.append(
+                _(
+                    "%(name)s: LoRA adapter %(how)s for inference (greedy answers the same, "
+                    "merged and unmerged, on %(same)s of %(checked)s checked examples)."
+                )
+                % {"name": c["name"], "how": ran["adapter"]}
+                | check
+            )
+        if ran.get("probe_cache"):
+            lines.append(
+                _("%(name)s: probe answers %(cache)s.")
+                % {"name": c["name"], "cache": ran["probe_cache"]}
+            )
+        latency = ran.get("latency") or {}
+        if latency.get("requests"):
+            lines.append(
+                _(
+                    "%(name)s: %(same)s of %(n)s requests timed alone gave the same answer as "
+                    "in the batch."
+                )
+                % {"name": c["name"], "same": latency["same_answers"], "n": latency["requests"]}
+            )
+    if settings_.get("batch_size"):
+        lines.append(
+            _(
+                "Answers generated in a continuous batch of %(batch)s with shared prompt "
+                "prefixes computed once: throughput and cost per 1k requests come from it. "
+                "Latency: up to %(per_kind)s examples of each kind per contender, sent one at a "
+                "time (batch 1), the prompt prefix each shares with the request before it taken "
+                "from the cache (prefix cache on, warmed first)."
+            )
+            % {
+                "batch": settings_["batch_size"],
+                "per_kind": (settings_.get("latency") or {}).get("per_kind", "–"),
+            }
+        )
+    if settings_.get("seconds") is not None:
+        lines.append(_("The comparison took %(s)s s.") % {"s": settings_["seconds"]})
+    return lines
 
 
 def significance_rows(report: dict) -> list[dict]:
     kinds = {"latency_ms": "ms", "chrf": "num"}
+    names = {
+        "tool_name_correct": _("Right tool (tool-call turns)"),
+        "arguments_exact": _("Exact arguments (tool-call turns)"),
+        "false_call": _("False calls (no-tool turns)"),
+        "chrf": _("chrF (text turns)"),
+        "latency_ms": _("Latency (requests timed alone)"),
+    }
     rows = []
     for s in report.get("significance", []):
+        # Reports written before the sign-flip test say only n.
+        judgeable = s.get("judgeable", s["n"] >= metrics.MIN_DIFFERING)
         kind = kinds.get(s["metric"], "rate")
         scale = 100 if kind == "rate" else 1
         unit = " pts" if kind == "rate" else (" ms" if kind == "ms" else "")
         rows.append(
             s
             | {
+                "label": names.get(s["metric"], s["metric"]),
                 "text": f"{scale * s['difference']:+.1f}{unit}",
                 "interval": f"[{scale * s['low']:+.1f}, {scale * s['high']:+.1f}]",
+                "judgeable": judgeable,
+                "significant": s["significant"] and judgeable,
+                "differing": s.get("differing"),
             }
         )
     return rows
@@ -536,9 +792,14 @@ def report_context(comparison: Comparison) -> dict:
     report = comparison.report or {}
     return {
         "report": report,
+        "progress": progress_view(comparison.job),
         "headline": report.get("headline", []),
-        "headline_rows": headline_table(report),
+        "headline_sections": headline_sections(report),
+        "latency_rows": latency_rows(report),
+        "latency_lines": latency_lines(report),
+        "settings_lines": settings_lines(report),
         "significance_rows": significance_rows(report),
+        "min_differing": metrics.MIN_DIFFERING,
         "significance": report.get("significance", []),
         "probe": report.get("probe"),
         "win_rates": win_rates(comparison),
@@ -559,6 +820,10 @@ def export_json(comparison: Comparison) -> dict:
         "win_rates": win_rates(comparison),
         "examples": examples_of(comparison),
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
 
 
 def export_csv(comparison: Comparison) -> str:
@@ -583,7 +848,8 @@ def export_csv(comparison: Comparison) -> str:
                     "exact": o.get("exact"),
                     "chrf": o.get("chrf"),
                     "rouge_l": o.get("rouge_l"),
-                    "latency_ms": round(o["latency_ms"], 3),
+                    "latency_ms": _rounded(o.get("latency_ms")),
+                    "first_token_ms": _rounded(o.get("first_token_ms")),
                     "prompt_tokens": o["prompt_tokens"],
                     "completion_tokens": o["completion_tokens"],
                     "parse": o["parse"],
@@ -742,7 +1008,7 @@ def send_failures_to_queue(comparison: Comparison, actor, *, contender: str) -> 
             parse_status=out["parse"],
             tool_calls=calls,
             problems=[{"code": err} for err in out.get("errors") or []],
-            latency_ms=out["latency_ms"],
+            latency_ms=out.get("latency_ms"),
             prompt_tokens=out["prompt_tokens"],
             completion_tokens=out["completion_tokens"],
             job_id=comparison.job_id,

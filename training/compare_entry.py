@@ -3,7 +3,15 @@
 Every contender (a base model, optionally with a LoRA adapter, and its own prompt) answers
 every reply of every test row (a run of assistant messages, as curation.record_content reads
 it: the last one is the row's answer), given the messages before it (tool results included);
-the answers are parsed, scored with `training.metrics` and timed.
+the answers are parsed and scored with `training.metrics`.
+
+Fast and honest: each contender answers all examples in one continuous batch (`batch_size`
+rows in flight, shared prompt prefixes computed once), in the precision this CPU computes
+fastest ("auto"), a LoRA adapter merged into the weights where that leaves the greedy answers
+of a few checked examples unchanged (else it answers unmerged). Latency is measured apart, as
+a single request sees it: a sample of examples of each kind (`latency_sample`) sent one at a
+time with a warm prefix cache; throughput and cost come from the batch. A base model's probe
+answers are cached under cache_dir/probe-answers/, keyed by the model's files and settings.
 
 config.json (written by training.compare):
   contenders      [{"name", "model": ModelSource dict, "adapter": path or "",
@@ -13,8 +21,9 @@ config.json (written by training.compare):
                   answer is appended as the last turn); Alpaca rows work too
   tools           the project's tool schemas: tool metrics apply where a row or the project
                   offers tools, and schema validity is checked against them
-  cache_dir, limit (rows), max_new_tokens, batch_size, dtype (all contenders alike),
-  price_per_hour, normalization,
+  cache_dir, limit (rows), max_new_tokens, batch_size, dtype ("auto", "float32" or
+  "bfloat16"; all contenders alike), latency_sample (per kind), merge_check (examples per
+  kind), price_per_hour, normalization,
   probe           {"name", "contenders": [base, tuned], "max_new_tokens"} or null
 
 It writes to its directory: progress.jsonl, examples.jsonl (one line per scored turn with
@@ -25,9 +34,12 @@ and result.json (the headline numbers).
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +49,19 @@ from jobs.progress import ProgressWriter, write_result
 from training import metrics
 from training.prompting import PromptSpec, merge_tools, render_prompt
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
+#: Bumped when the probe's answers would differ for the same model and settings.
+PROBE_CACHE_VERSION = 1
 #: Per-example figures the significance tests pair up: (metric, example filter).
 PAIRED = (
-    ("tool_name_correct", "tools"),
+    ("tool_name_correct", "tool_reference"),
     ("arguments_exact", "tool_reference"),
+    ("false_call", "no_tool"),
     ("chrf", "text_reference"),
-    ("latency_ms", "all"),
+    ("latency_ms", "all"),  # the examples timed alone
 )
-PROBE_BATCH = 8
+#: Examples of each answer kind timed one request at a time, per contender.
+LATENCY_SAMPLE = 12
 
 
 class CompareDataError(ValueError):
@@ -107,8 +123,96 @@ def load_examples(rows: list[dict], *, project_tools: list | None) -> list[dict]
 
 # --- generation ------------------------------------------------------------------------------
 
+#: What each phase of a contender does, as the progress line names it.
+PHASES = ("load", "merge_check", "test", "probe", "latency")
 
-def load_contender(contender: dict, *, cache_dir: str, dtype: str = "float32") -> tuple[Any, Any]:
+
+class Progress(ProgressWriter):
+    """The shared progress writer with phases: each line carries overall done/total, and the
+    phase that runs with its own done/total and an ETA from that phase's own pace (no ETA
+    until it has one: the first answers of a batch arrive after the model load and the first
+    prefill, and an ETA drawn from them would be far off). `plan`, the (phase, units) still
+    to come in order, gives eta_total_s once every phase left has a pace (the second
+    contender's phases take the first's)."""
+
+    MIN_DONE, MIN_SECONDS = 2, 3.0
+
+    def __init__(self, workdir: Path, plan: list[tuple[str, int]]) -> None:
+        super().__init__(workdir, total=sum(units for _, units in plan))
+        self.plan = list(plan)
+        self.figures: dict[str, Any] = {}
+        self.phase_started = self.started
+        self.phase_done = 0
+        self.phase_total = 0
+        #: seconds per unit of each finished phase, by phase name (an ETA for the next
+        #: contender's phases of the same kind)
+        self.pace: dict[str, float] = {}
+
+    def phase(self, name: str, total: int = 0, **figures: Any) -> None:
+        if self.phase_done and self.figures.get("phase") not in (None, "load"):
+            elapsed = time.perf_counter() - self.phase_started
+            self.pace[self.figures["phase"]] = elapsed / self.phase_done
+        self.figures = {"phase": name, **figures}
+        planned = [n for n, _ in self.plan]
+        if name in planned:  # phases planned but skipped (a cached probe) drop out
+            del self.plan[: planned.index(name) + 1]
+        self.phase_started = time.perf_counter()
+        self.phase_done, self.phase_total = 0, total
+        self._write()
+
+    def advance(self, n: int = 1, **figures: Any) -> None:
+        self.done += n
+        self.phase_done += n
+        self.figures |= figures
+        self._write()
+
+    def eta(self) -> float | None:
+        left = self.phase_total - self.phase_done
+        elapsed = time.perf_counter() - self.phase_started
+        if left <= 0:
+            return 0.0
+        if self.phase_done >= self.MIN_DONE and elapsed >= self.MIN_SECONDS:
+            return elapsed / self.phase_done * left
+        pace = self.pace.get(self.figures.get("phase", ""))
+        return pace * left if pace else None
+
+    def eta_total(self) -> float | None:
+        eta = self.eta()
+        later = [self.pace.get(name) for name, units in self.plan if units]
+        if eta is None or None in later:
+            return None
+        return eta + sum(self.pace[name] * units for name, units in self.plan if units)
+
+    def _write(self) -> None:
+        eta, eta_total = self.eta(), self.eta_total()
+        self.write(
+            done=self.done,
+            total=self.total,
+            elapsed_s=round(self.elapsed_s, 1),
+            **self.figures,
+            phase_done=self.phase_done,
+            phase_total=self.phase_total,
+            eta_s=round(eta, 1) if eta is not None else None,
+            eta_total_s=round(eta_total, 1) if eta_total is not None else None,
+        )
+
+
+def resolve_dtype(requested: str | None) -> tuple[str, str]:
+    """(dtype, why): "auto" is bfloat16 where this CPU computes it natively (AVX512-BF16 or
+    AMX), else float32 (without them bf16 matmuls are emulated, several times slower)."""
+    requested = requested or "auto"
+    if requested != "auto":
+        return requested, "asked for"
+    from training.entry import resolve_precision
+
+    if resolve_precision("auto", device="cpu") == "bf16":
+        return "bfloat16", "auto: the CPU computes bf16 natively (AVX512-BF16 or AMX)"
+    return "float32", "auto: the CPU has no native bf16 (no AVX512-BF16, no AMX), fp32 is faster"
+
+
+def load_contender(
+    contender: dict, *, cache_dir: str, dtype: str = "float32", merge: bool = True
+) -> tuple[Any, Any]:
     from training.modelload import ModelSource, load_model
 
     source = ModelSource(**contender["model"])
@@ -116,8 +220,10 @@ def load_contender(contender: dict, *, cache_dir: str, dtype: str = "float32") -
     if contender.get("adapter"):
         from peft import PeftModel
 
-        # Merged, as it would be deployed: the LoRA matmuls would otherwise slow every token.
-        model = PeftModel.from_pretrained(model, contender["adapter"]).merge_and_unload()
+        model = PeftModel.from_pretrained(model, contender["adapter"])
+        if merge:
+            # Merged, as it would be deployed: the LoRA matmuls would otherwise slow every token.
+            model = model.merge_and_unload()
         model.eval()
     return model, tokenizer
 
@@ -130,11 +236,13 @@ def generate(
     max_new_tokens: int,
     batch_size: int,
     on_row: Callable[[], None],
+    warm: bool = True,
 ) -> list[Any]:
     from training.generation import generate_batch
 
-    # A first call pays one-off costs (allocations, kernel selection) that no request should.
-    generate_batch(model, tokenizer, prompts[:1], max_new_tokens=2, batch_size=1)
+    if warm:
+        # A first call pays one-off costs (allocations, kernel selection) no request should.
+        generate_batch(model, tokenizer, prompts[:1], max_new_tokens=2, batch_size=1)
     return generate_batch(
         model,
         tokenizer,
@@ -166,24 +274,107 @@ def _guess_name(text: str) -> str:
     return found.group(1) if found else ""
 
 
-def answer_contender(
-    contender: dict, examples: list[dict], setup: dict, progress: ProgressWriter
-) -> tuple[list[dict], dict | None]:
-    """Each example's output for one contender, and its probe answers if it takes the probe."""
-    spec = PromptSpec.from_dict(contender.get("prompt") or {})
-    model, tokenizer = load_contender(
-        contender, cache_dir=setup["cache_dir"], dtype=setup.get("dtype") or "float32"
+def latency_sample(examples: list[dict], per_kind: int) -> list[int]:
+    """Indices of the examples timed one request at a time: up to `per_kind` of each answer
+    kind, spread evenly over the split (the same for every contender, so pairs compare)."""
+    chosen = []
+    for kind in ("tool_call", "text"):
+        idx = [e["index"] for e in examples if e["kind"] == kind]
+        if len(idx) <= per_kind:
+            chosen += idx
+        elif per_kind > 0:
+            step = (len(idx) - 1) / max(1, per_kind - 1)
+            chosen += [idx[round(k * step)] for k in range(per_kind)]
+    return sorted(set(chosen))
+
+
+def merge_check_sample(examples: list[dict], n: int) -> list[int]:
+    """The first `n` examples of each kind: the merged adapter must answer them as the
+    unmerged one does."""
+    return sorted(
+        e["index"]
+        for kind in ("tool_call", "text")
+        for e in [x for x in examples if x["kind"] == kind][:n]
     )
-    prompts = [render_prompt(tokenizer, spec, e["context"], tools=e["tools"]) for e in examples]
+
+
+def answer_contender(
+    contender: dict, examples: list[dict], setup: dict, progress: Progress
+) -> tuple[list[dict], dict | None, dict]:
+    """Each example's output for one contender, its probe answers if it takes the probe, and
+    how it ran (precision, adapter merged or not, throughput, latency method)."""
+    spec = PromptSpec.from_dict(contender.get("prompt") or {})
     name = contender["name"]
+    dtype = setup["dtype"]
+    max_new_tokens = int(setup.get("max_new_tokens") or 256)
+    batch_size = int(setup.get("batch_size") or 16)
+    progress.phase("load", contender=name)
+    adapter = bool(contender.get("adapter"))
+    check = merge_check_sample(examples, int(setup.get("merge_check", 2))) if adapter else []
+    ran: dict[str, Any] = {"dtype": dtype, "adapter": "merged" if adapter else None}
+    unmerged: list[str] = []
+    if check:
+        model, tokenizer = load_contender(
+            contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False
+        )
+        prompts = _prompts(tokenizer, spec, [examples[i] for i in check])
+        progress.phase("merge_check", len(check), contender=name)
+        unmerged = [
+            g.text
+            for g in generate(
+                model,
+                tokenizer,
+                prompts,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                on_row=progress.advance,
+            )
+        ]
+        model = model.merge_and_unload()
+        model.eval()
+    else:
+        model, tokenizer = load_contender(contender, cache_dir=setup["cache_dir"], dtype=dtype)
+    prompts = _prompts(tokenizer, spec, examples)
+    progress.phase("test", len(examples), contender=name)
+    started = time.perf_counter()
     generations = generate(
         model,
         tokenizer,
         prompts,
-        max_new_tokens=int(setup.get("max_new_tokens") or 256),
-        batch_size=int(setup.get("batch_size") or 1),
-        on_row=lambda: progress.advance(1, contender=name, stage="test"),
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        on_row=progress.advance,
     )
+    seconds = time.perf_counter() - started
+    if check:
+        same = sum(generations[i].text == t for i, t in zip(check, unmerged, strict=True))
+        ran["merge_check"] = {"checked": len(check), "same": same}
+        if same < len(check):
+            # Merging changed a greedy answer: the unmerged adapter answers, as trained.
+            ran["adapter"] = "unmerged"
+            del model
+            model, tokenizer = load_contender(
+                contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False
+            )
+            progress.phase("test", len(examples), contender=name, unmerged=True)
+            started = time.perf_counter()
+            generations = generate(
+                model,
+                tokenizer,
+                prompts,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_size,
+                on_row=progress.advance,
+            )
+            seconds = time.perf_counter() - started
+    completion = sum(g.completion_tokens for g in generations)
+    ran["throughput"] = {
+        "batch_size": batch_size,
+        "requests": len(generations),
+        "seconds": round(seconds, 3),
+        "requests_per_s": len(generations) / seconds if seconds else None,
+        "tokens_per_s": completion / seconds if seconds else None,
+    }
     outputs = []
     for example, generation in zip(examples, generations, strict=True):
         offered = merge_tools(setup.get("tools"), example["tools"])
@@ -193,7 +384,8 @@ def answer_contender(
                 "raw": generation.text,
                 "parse": kind,
                 "answer": answer,
-                "latency_ms": generation.latency_s * 1000,
+                "latency_ms": None,  # timed alone below, for the sampled examples
+                "first_token_ms": None,
                 "prompt_tokens": generation.prompt_tokens,
                 "completion_tokens": generation.completion_tokens,
                 "finish_reason": generation.finish_reason,
@@ -201,9 +393,65 @@ def answer_contender(
         )
     probe = None
     if name in ((setup.get("probe") or {}).get("contenders") or []):
-        probe = answer_probe(model, tokenizer, setup, progress, name)
+        probe, ran["probe_cache"] = answer_probe(
+            model, tokenizer, setup, progress, contender, batch_size
+        )
+    ran["latency"] = time_requests(
+        model, tokenizer, prompts, outputs, setup, progress, name, max_new_tokens
+    )
     del model
-    return outputs, probe
+    return outputs, probe, ran
+
+
+def _prompts(tokenizer: Any, spec: PromptSpec, examples: list[dict]) -> list[str]:
+    return [render_prompt(tokenizer, spec, e["context"], tools=e["tools"]) for e in examples]
+
+
+def time_requests(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    outputs: list[dict],
+    setup: dict,
+    progress: Progress,
+    name: str,
+    max_new_tokens: int,
+) -> dict:
+    """Latency as a single request sees it: the sampled examples one at a time (batch 1),
+    each reusing the prefix it shares with the request before it, as a serving engine with a
+    prefix cache would; the shared prefix is warm before the first timed request. Fills the
+    sampled outputs' latency_ms and first_token_ms."""
+    sample = setup["latency_sample_indices"]
+    progress.phase("latency", len(sample), contender=name)
+    if not sample:
+        return {"batch_size": 1, "prefix_cache": "on", "requests": 0, "same_answers": 0}
+    chosen = [prompts[i] for i in sample]
+    # Sorted by token ids the prompts share prefixes; the first of them is asked twice and
+    # its first answer (the one that fills the cache) is not timed.
+    first = min(range(len(chosen)), key=lambda k: tokenizer(chosen[k])["input_ids"])
+    finished = []
+
+    def on_row() -> None:  # the untimed warm request (the first to finish) is no unit
+        finished.append(1)
+        if len(finished) > 1:
+            progress.advance()
+
+    generations = generate(
+        model,
+        tokenizer,
+        [chosen[first], *chosen],
+        max_new_tokens=max_new_tokens,
+        batch_size=1,
+        on_row=on_row,
+    )[1:]
+    same = 0
+    for i, g in zip(sample, generations, strict=True):
+        same += g.text == outputs[i]["raw"]
+        outputs[i]["latency_ms"] = g.latency_s * 1000
+        outputs[i]["first_token_ms"] = (
+            g.first_token_s * 1000 if g.first_token_s is not None else None
+        )
+    return {"batch_size": 1, "prefix_cache": "on", "requests": len(sample), "same_answers": same}
 
 
 def probe_rows(setup: dict) -> list[dict]:
@@ -212,31 +460,85 @@ def probe_rows(setup: dict) -> list[dict]:
     return load_probe(name=(setup.get("probe") or {}).get("name") or "general")
 
 
+def probe_cache_path(setup: dict, contender: dict) -> Path | None:
+    """Where a base model's probe answers are kept (none for a tuned contender): a key over
+    the model and its files, the precision, the probe's questions and the answer length."""
+    if contender.get("adapter"):
+        return None
+    import hashlib
+
+    from training.modelload import ModelSource
+
+    source = ModelSource(**contender["model"])
+    files = []
+    if source.source and Path(source.source).exists():
+        root = Path(source.source)
+        for f in sorted([root] if root.is_file() else root.iterdir()):
+            if f.is_file():
+                stat = f.stat()
+                files.append([f.name, stat.st_size, stat.st_mtime_ns])
+    key = {
+        "model": contender["model"],
+        "files": files,
+        "dtype": setup["dtype"],
+        "max_new_tokens": int((setup.get("probe") or {}).get("max_new_tokens") or 64),
+        "probe": probe_rows(setup),
+        "version": PROBE_CACHE_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    return Path(setup["cache_dir"]) / "probe-answers" / f"{source.name}-{digest}.json"
+
+
 def answer_probe(
-    model: Any, tokenizer: Any, setup: dict, progress: ProgressWriter, name: str
-) -> dict:
-    """General questions with a bare prompt: what drifts is the weights, not the prompt."""
+    model: Any, tokenizer: Any, setup: dict, progress: Progress, contender: dict, batch_size: int
+) -> tuple[dict, str]:
+    """General questions with a bare prompt: what drifts is the weights, not the prompt.
+    A base model's answers come from the cache when it has them ("hit")."""
     rows = probe_rows(setup)
+    cached = probe_cache_path(setup, contender)
+    if cached is not None and cached.is_file():
+        answers = json.loads(cached.read_text(encoding="utf-8"))
+        if all(r["id"] in answers for r in rows):
+            return answers, "hit"
     spec = PromptSpec()
     prompts = [
         render_prompt(tokenizer, spec, [{"role": "user", "content": r["question"]}]) for r in rows
     ]
+    progress.phase("probe", len(rows), contender=contender["name"])
     generations = generate(
         model,
         tokenizer,
         prompts,
         max_new_tokens=int(setup["probe"].get("max_new_tokens") or 64),
-        batch_size=PROBE_BATCH,  # not timed, so batched
-        on_row=lambda: progress.advance(1, contender=name, stage="probe"),
+        batch_size=batch_size,
+        on_row=progress.advance,
+        warm=False,
     )
-    return {r["id"]: g.text for r, g in zip(rows, generations, strict=True)}
+    answers = {r["id"]: g.text for r, g in zip(rows, generations, strict=True)}
+    if cached is None:
+        return answers, "not cached (tuned)"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
+    partial.replace(cached)  # whole or not at all, for a comparison running beside this one
+    return answers, "miss"
 
 
 # --- scoring ---------------------------------------------------------------------------------
 
 
-def score(examples: list[dict], outputs: dict[str, list[dict]], setup: dict) -> dict:
-    """Fill each example's per-contender metrics in place and return the aggregates."""
+def score(
+    examples: list[dict],
+    outputs: dict[str, list[dict]],
+    setup: dict,
+    ran: dict[str, dict] | None = None,
+) -> dict:
+    """Fill each example's per-contender metrics in place and return the aggregates.
+
+    `ran`: per contender, how it ran (answer_contender's third value): throughput and cost
+    come from its batched answers, latency from the examples it answered alone.
+    """
+    ran = ran or {}
     norm = metrics.Normalization(**(setup.get("normalization") or {}))
     tool_idx = [e["index"] for e in examples if e["has_tools"]]
     text_idx = [e["index"] for e in examples if e["kind"] == "text"]
@@ -255,6 +557,8 @@ def score(examples: list[dict], outputs: dict[str, list[dict]], setup: dict) -> 
                 "arguments_exact": scored.arguments_exact,
                 "errors": list(scored.errors),
             }
+            if examples[i]["kind"] == "text":  # a turn that needs no tool
+                outs[i]["false_call"] = scored.prediction != metrics.NO_TOOL
         text = metrics.text_metrics(
             [(examples[i]["reference"], _output_text(outs[i])) for i in text_idx]
         )
@@ -266,27 +570,32 @@ def score(examples: list[dict], outputs: dict[str, list[dict]], setup: dict) -> 
             out["diff"] = record_content.diff_segments(
                 answer_text(example["reference"]), answer_text(out["answer"])
             )
+        how = ran.get(name) or {}
+        timed = [o for o in outs if o.get("latency_ms") is not None]
         usage = metrics.usage_metrics(
-            [o["latency_ms"] for o in outs],
+            [o["latency_ms"] for o in timed],
             prompt_tokens=[o["prompt_tokens"] for o in outs],
             completion_tokens=[o["completion_tokens"] for o in outs],
-            price_per_hour=setup.get("price_per_hour"),
-            parallel=int(setup.get("batch_size") or 1),
         )
         report["contenders"].append(
             {
                 "name": name,
+                "turns": turn_figures(examples, outs),
                 "tool": _strip_examples(tool.to_dict()) if tool_idx else None,
                 "text": _strip_examples(text.to_dict()) if text_idx else None,
                 "usage": usage.to_dict(),
+                "latency": latency_by_kind(examples, outs),
+                "throughput": _throughput(how.get("throughput"), setup.get("price_per_hour")),
                 "by_kind": _by_kind(examples, outs),
                 "failures": sum(o["failed"] for o in outs),
                 "unparseable": sum(o["parse"] == "unparseable" for o in outs),
-                "latencies_ms": [round(o["latency_ms"], 3) for o in outs],
+                "latencies_ms": [round(o["latency_ms"], 3) for o in timed],
+                "ran": {k: v for k, v in how.items() if k != "throughput"},
             }
         )
     report["headline"] = [headline(c) for c in report["contenders"]]
     report["significance"] = significance(examples, outputs, setup)
+    report["latency_story"] = latency_story(report["contenders"], setup)
     report["kinds"] = {
         "examples": len(examples),
         "tool_call": sum(e["kind"] == "tool_call" for e in examples),
@@ -296,6 +605,121 @@ def score(examples: list[dict], outputs: dict[str, list[dict]], setup: dict) -> 
         "conversation": sum(e["record_kind"] == "conversation" for e in examples),
     }
     return report
+
+
+def turn_figures(examples: list[dict], outs: list[dict]) -> dict:
+    """The two questions a team asks, each with its n: on the turns that need a tool call,
+    how often the right tool is called, and with exactly the right arguments; on the turns
+    that need none (tools offered, the reference answers in text), how often one is called
+    anyway. A contender that never calls a tool scores 0 on the first two, whatever the
+    share of text turns."""
+    need = [i for i, e in enumerate(examples) if e["has_tools"] and e["kind"] == "tool_call"]
+    none = [i for i, e in enumerate(examples) if e["has_tools"] and e["kind"] == "text"]
+    return {
+        "tool_call": {
+            "n": len(need),
+            "right_tool": _mean([outs[i].get("tool_name_correct") for i in need]),
+            "exact_arguments": _mean([outs[i].get("arguments_exact") for i in need]),
+        },
+        "no_tool": {
+            "n": len(none),
+            "false_call": _mean([outs[i].get("false_call") for i in none]),
+        },
+    }
+
+
+def latency_by_kind(examples: list[dict], outs: list[dict]) -> dict:
+    """metrics.latency_breakdown over the requests timed alone: all, and per answer kind."""
+    groups: dict[str, list[int]] = {"all": []}
+    for e in examples:
+        if outs[e["index"]].get("latency_ms") is None:
+            continue
+        groups["all"].append(e["index"])
+        groups.setdefault(e["kind"], []).append(e["index"])
+    out = {}
+    for key, idx in groups.items():
+        timed = [outs[i] for i in idx]
+        out[key] = metrics.latency_breakdown(
+            [o["latency_ms"] for o in timed],
+            [o.get("first_token_ms") or 0.0 for o in timed],
+            [o["completion_tokens"] for o in timed],
+            [o["prompt_tokens"] for o in timed],
+        ).to_dict()
+    return out
+
+
+def _throughput(throughput: dict | None, price_per_hour: float | None) -> dict | None:
+    """The batched answers' pace, and what 1,000 requests cost at it."""
+    if not throughput or not throughput.get("requests"):
+        return None
+    per_request_ms = throughput["seconds"] * 1000 / throughput["requests"]
+    cost = None
+    if price_per_hour is not None:
+        cost = metrics.cost_per_1k_from_hardware([per_request_ms], price_per_hour=price_per_hour)
+    return throughput | {"cost_per_1k_requests": cost}
+
+
+def latency_story(contenders: list[dict], setup: dict) -> list[dict]:
+    """Per contender against the baseline: the ratios of time to first token, decode time per
+    token, output length and whole-request latency, and which of them moved the request most
+    (prefill, decode speed or answer length). compare.latency_line words it."""
+    by_name = {c["name"]: c for c in contenders}
+    if not by_name:
+        return []
+    baseline = setup.get("baseline") if setup.get("baseline") in by_name else contenders[0]["name"]
+    base = by_name[baseline]["latency"].get("all")
+    stories = []
+    for c in contenders:
+        mine = c["latency"].get("all")
+        if c["name"] == baseline or not base or not mine or not base["n"] or not mine["n"]:
+            continue
+
+        def ratio(key: str, mine: dict = mine) -> float | None:
+            a, b = mine.get(key), base.get(key)
+            return a / b if a is not None and b else None
+
+        base_ms, mine_ms = base["latency_mean_ms"], mine["latency_mean_ms"]
+        # Split the change of the mean request into prefill, per-token speed and length.
+        parts = {
+            "prefill": mine["first_token_mean_ms"] - base["first_token_mean_ms"],
+            "decode_speed": _decode_part(mine, base, speed=True),
+            "answer_length": _decode_part(mine, base, speed=False),
+        }
+        main = max(parts, key=lambda k: abs(parts[k] or 0.0))
+        stories.append(
+            {
+                "contender": c["name"],
+                "baseline": baseline,
+                "n": mine["n"],
+                "first_token": ratio("first_token_mean_ms"),
+                "decode_per_token": ratio("decode_ms_per_token"),
+                "output_tokens": ratio("completion_tokens_p50"),
+                "latency_p50": ratio("latency_p50_ms"),
+                "latency_mean": ratio("latency_mean_ms"),
+                "prompt_tokens": [mine["prompt_tokens_mean"], base["prompt_tokens_mean"]],
+                "completion_tokens_p50": [
+                    mine["completion_tokens_p50"],
+                    base["completion_tokens_p50"],
+                ],
+                "change_ms": mine_ms - base_ms,
+                "parts_ms": parts,
+                "main": main,
+            }
+        )
+    return stories
+
+
+def _decode_part(mine: dict, base: dict, *, speed: bool) -> float:
+    """The change of the mean request's decode time due to per-token speed (at the
+    baseline's answer length) or to answer length (at this contender's speed)."""
+    per_base, per_mine = base["decode_ms_per_token"] or 0.0, mine["decode_ms_per_token"] or 0.0
+    decode_base = base["latency_mean_ms"] - base["first_token_mean_ms"]
+    decode_mine = mine["latency_mean_ms"] - mine["first_token_mean_ms"]
+    tokens_base = decode_base / per_base if per_base else 0.0
+    tokens_mine = decode_mine / per_mine if per_mine else 0.0
+    if speed:
+        return (per_mine - per_base) * tokens_base
+    return (tokens_mine - tokens_base) * per_mine
 
 
 def _validator(project_tools: list | None, examples: list[dict]) -> metrics.Validator | None:
@@ -335,7 +759,9 @@ def _by_kind(examples: list[dict], outs: list[dict]) -> dict:
             "exact_match": _mean([outs[i].get("exact") for i in idx]),
             "chrf": _mean([outs[i].get("chrf") for i in idx]),
             "rouge_l": _mean([outs[i].get("rouge_l") for i in idx]),
-            "latency_p50_ms": metrics.percentile([outs[i]["latency_ms"] for i in idx], 50),
+            "latency_p50_ms": metrics.percentile(
+                [outs[i]["latency_ms"] for i in idx if outs[i].get("latency_ms") is not None], 50
+            ),
         }
         for key, idx in sorted(groups.items())
     }
@@ -343,39 +769,56 @@ def _by_kind(examples: list[dict], outs: list[dict]) -> dict:
 
 def headline(contender: dict) -> dict:
     """The numbers the report and `manage.py compare --json` lead with; None where they do
-    not apply."""
+    not apply. Tool figures are on the turns that need a tool call (`tool_turns` of them),
+    the false-call rate on the turns that need none (`no_tool_turns`);
+    `label_accuracy_all_turns` is the merged figure (the right tool or rightly none, over
+    every turn offered tools), which a model that never calls a tool can score well on."""
     tool, text, usage = contender["tool"] or {}, contender["text"] or {}, contender["usage"]
+    turns = contender["turns"]
+    latency = contender["latency"].get("all") or {}
+    throughput = contender.get("throughput") or {}
     return {
         "name": contender["name"],
-        "tool_name_accuracy": tool.get("tool_name_accuracy"),
-        "argument_exact_match": tool.get("argument_exact_match"),
+        "tool_turns": turns["tool_call"]["n"],
+        "tool_name_accuracy": turns["tool_call"]["right_tool"],
+        "argument_exact_match": turns["tool_call"]["exact_arguments"],
+        "no_tool_turns": turns["no_tool"]["n"],
+        "false_call_rate": turns["no_tool"]["false_call"],
+        "label_accuracy_all_turns": tool.get("tool_name_accuracy"),
         "argument_f1": tool.get("argument_f1"),
         "valid_json_rate": tool.get("valid_json_rate"),
         "schema_valid_rate": tool.get("schema_valid_rate"),
+        "text_turns": text.get("n"),
         "exact_match": text.get("exact_match"),
         "chrf": text.get("chrf"),
         "bleu": text.get("bleu"),
         "rouge_l": text.get("rouge_l"),
-        "latency_p50_ms": usage["latency_p50_ms"],
-        "latency_p95_ms": usage["latency_p95_ms"],
-        "tokens_per_s": usage["tokens_per_s"],
+        "latency_n": latency.get("n"),
+        "first_token_p50_ms": latency.get("first_token_p50_ms"),
+        "decode_ms_per_token": latency.get("decode_ms_per_token"),
+        "latency_p50_ms": latency.get("latency_p50_ms"),
+        "latency_mean_ms": latency.get("latency_mean_ms"),
+        "latency_p95_ms": latency.get("latency_p95_ms"),
+        "tokens_per_s": throughput.get("tokens_per_s"),
         "prompt_tokens_mean": usage["prompt_tokens_mean"],
         "completion_tokens_mean": usage["completion_tokens_mean"],
-        "cost_per_1k_requests": usage["cost_per_1k_hardware"],
+        "cost_per_1k_requests": throughput.get("cost_per_1k_requests"),
         "failures": contender["failures"],
     }
 
 
 def significance(examples: list[dict], outputs: dict[str, list[dict]], setup: dict) -> list:
-    """Paired bootstrap of each contender against the baseline on the headline figures."""
+    """Each contender against the baseline on the headline figures, paired over the same
+    examples (metrics.paired_test: bootstrap interval, sign-flip p-value, and no
+    "significant" on fewer differing pairs than the test can judge)."""
     names = list(outputs)
     baseline = setup.get("baseline") or names[0]
     if baseline not in outputs:
         baseline = names[0]
     filters = {
         "all": lambda e: True,
-        "tools": lambda e: e["has_tools"],
         "tool_reference": lambda e: e["has_tools"] and e["kind"] == "tool_call",
+        "no_tool": lambda e: e["has_tools"] and e["kind"] == "text",
         "text_reference": lambda e: e["kind"] == "text",
     }
     results = []
@@ -389,22 +832,11 @@ def significance(examples: list[dict], outputs: dict[str, list[dict]], setup: di
             pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
             if not pairs:
                 continue
-            test = metrics.paired_bootstrap(
+            test = metrics.paired_test(
                 [float(x) for x, _ in pairs], [float(y) for _, y in pairs], seed=0
             )
-            results.append(
-                {
-                    "metric": metric,
-                    "contender": name,
-                    "baseline": baseline,
-                    "n": len(pairs),
-                    "difference": test.difference,
-                    "low": test.low,
-                    "high": test.high,
-                    "p_value": test.p_value,
-                    "significant": test.p_value < 0.05,
-                }
-            )
+            row = {"metric": metric, "contender": name, "baseline": baseline}
+            results.append(row | asdict(test))
     return results
 
 
@@ -452,19 +884,20 @@ def run(config_path: str | Path) -> dict:
             "test split (test_ratio above 0) of records that have answers."
         )
     contenders = setup["contenders"]
-    probe_for = [
-        c for c in contenders if c["name"] in ((setup.get("probe") or {}).get("contenders") or [])
-    ]
-    n_probe = len(probe_rows(setup)) if probe_for else 0
-    progress = ProgressWriter(
-        workdir, total=len(contenders) * len(examples) + len(probe_for) * n_probe
+    setup["dtype_requested"] = setup.get("dtype") or "auto"
+    setup["dtype"], dtype_why = resolve_dtype(setup["dtype_requested"])
+    setup["latency_sample_indices"] = latency_sample(
+        examples, int(setup.get("latency_sample", LATENCY_SAMPLE))
     )
-    outputs, probes = {}, {}
+    progress = Progress(workdir, planned_phases(contenders, examples, setup))
+    outputs, probes, ran = {}, {}, {}
     for contender in contenders:
-        outputs[contender["name"]], probe = answer_contender(contender, examples, setup, progress)
+        name = contender["name"]
+        outputs[name], probe, ran[name] = answer_contender(contender, examples, setup, progress)
         if probe is not None:
-            probes[contender["name"]] = probe
-    report = score(examples, outputs, setup)
+            probes[name] = probe
+    progress.phase("score")
+    report = score(examples, outputs, setup, ran)
     report |= {
         "version": REPORT_VERSION,
         "rows": len(rows),
@@ -480,12 +913,58 @@ def run(config_path: str | Path) -> dict:
                 "price_per_hour",
                 "normalization",
             )
+        }
+        | {
+            "dtype_requested": setup["dtype_requested"],
+            "dtype_why": dtype_why,
+            "latency": {
+                "batch_size": 1,
+                "prefix_cache": "on",
+                "per_kind": int(setup.get("latency_sample", LATENCY_SAMPLE)),
+                "requests": len(setup["latency_sample_indices"]),
+            },
+            "seconds": round(time.perf_counter() - progress.started, 1),
         },
     }
+    add_probe_to_headline(report)
     write_outputs(workdir, examples, outputs, report)
     result = {"headline": report["headline"], "examples": len(examples)}
     write_result(workdir, result)
     return result
+
+
+def add_probe_to_headline(report: dict) -> None:
+    """The probe beside the tool figures: each probed contender's ROUGE-L to the references."""
+    probe = report.get("probe")
+    for h in report["headline"]:
+        h["probe_n"] = h["probe_rouge_l_to_reference"] = None
+        if probe and h["name"] in (probe["base"], probe["tuned"]):
+            side = "base" if h["name"] == probe["base"] else "tuned"
+            h["probe_n"] = probe["drift"]["n"]
+            h["probe_rouge_l_to_reference"] = probe["drift"][f"{side}_rouge_l_to_reference"]
+
+
+def planned_phases(
+    contenders: list[dict], examples: list[dict], setup: dict
+) -> list[tuple[str, int]]:
+    """The phases the comparison will run, in order, with the answers each generates (their
+    sum is the progress bar's total): per contender the merge check of an adapter, every
+    example, the probe where its answers are not cached, the sample timed alone."""
+    probe = setup.get("probe") or {}
+    plan = []
+    for c in contenders:
+        plan.append(("load", 0))
+        if c.get("adapter"):
+            plan.append(
+                ("merge_check", len(merge_check_sample(examples, int(setup.get("merge_check", 2)))))
+            )
+        plan.append(("test", len(examples)))
+        if c["name"] in (probe.get("contenders") or []):
+            cached = probe_cache_path(setup, c)
+            if cached is None or not cached.is_file():
+                plan.append(("probe", len(probe_rows(setup))))
+        plan.append(("latency", len(setup["latency_sample_indices"])))
+    return plan
 
 
 def write_outputs(

@@ -25,12 +25,18 @@ EXAMPLES_PER_PAGE = 50
 class LaunchForm(forms.Form):
     run = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), label=_("Training run"))
     limit = forms.IntegerField(min_value=1, required=False, label=_("Test rows (empty: all)"))
+    probe = forms.BooleanField(
+        required=False,
+        initial=True,
+        label=_("Forgetting probe"),
+        help_text=_("Also ask both models general questions, to see what tuning made it forget."),
+    )
     max_new_tokens = forms.IntegerField(min_value=8, max_value=4096, initial=256)
     batch_size = forms.IntegerField(
         min_value=1,
         max_value=64,
-        initial=1,
-        help_text=_("1 measures the response time of a single request."),
+        initial=compare.BATCH_SIZE,
+        help_text=_("Answers generated at once. Latency is measured apart, one request at a time."),
     )
 
     def __init__(self, *args, project, **kwargs) -> None:
@@ -91,8 +97,9 @@ def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
             data["run"],
             request.user,
             limit=data["limit"],
+            probe=data["probe"],
             max_new_tokens=data["max_new_tokens"] or 256,
-            batch_size=data["batch_size"] or 1,
+            batch_size=data["batch_size"] or compare.BATCH_SIZE,
         )
     except CurationError as e:
         return _list(request, project, form, True, error=e, status=e.status)
@@ -102,9 +109,8 @@ def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
 def comparison_report(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     comparison = _comparison(request, slug, pk, role=Role.ENGINEER)
     if request.htmx and request.GET.get("part") == "progress":
-        response = render(
-            request, "training/compare/report.html#progress", {"comparison": comparison}
-        )
+        context = {"comparison": comparison, "progress": compare.progress_view(comparison.job)}
+        response = render(request, "training/compare/report.html#progress", context)
         if comparison.job and comparison.job.is_finished:
             response["HX-Refresh"] = "true"  # the finished report replaces the progress bar
         return response

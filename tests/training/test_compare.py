@@ -237,13 +237,20 @@ def test_scoring_fills_each_example_and_aggregates_by_kind():
         "好的",
     ]
     outputs = {"base": _outputs(wrong, 900.0), "tuned": _outputs(right, 300.0)}
-    report = compare_entry.score(examples, outputs, {"price_per_hour": 3.6})
+    batch = {"throughput": {"batch_size": 4, "requests": 4, "seconds": 1.2}}
+    report = compare_entry.score(examples, outputs, {"price_per_hour": 3.6}, {"tuned": batch})
     base, tuned = report["headline"]
-    assert tuned["tool_name_accuracy"] == 1.0 and base["tool_name_accuracy"] == 0.75
+    # on the two turns that need a tool: base called it once, with a wrong argument
+    assert (tuned["tool_turns"], tuned["no_tool_turns"]) == (2, 2)
+    assert tuned["tool_name_accuracy"] == 1.0 and base["tool_name_accuracy"] == 0.5
     assert tuned["argument_exact_match"] == 1.0 and base["argument_exact_match"] == 0.0
+    assert base["false_call_rate"] == tuned["false_call_rate"] == 0.0
+    assert base["label_accuracy_all_turns"] == 0.75  # the merged figure, named as such
     assert tuned["exact_match"] == 1.0 and base["exact_match"] == 0.5
     assert (tuned["latency_p50_ms"], base["latency_p50_ms"]) == (300.0, 900.0)
+    # cost from the batch's pace: 1.2 s for 4 requests
     assert tuned["cost_per_1k_requests"] == pytest.approx(3.6 * 0.3 * 1000 / 3600)
+    assert base["cost_per_1k_requests"] is None
     assert outputs["base"][0]["errors"] == ["wrong_value"] and outputs["base"][0]["failed"]
     assert outputs["base"][1]["errors"] == ["wrong_tool"]
     assert not any(o["failed"] for o in outputs["tuned"])
@@ -252,8 +259,95 @@ def test_scoring_fills_each_example_and_aggregates_by_kind():
     assert by_kind["answer:text"]["exact_match"] == 0.5
     latency = next(s for s in report["significance"] if s["metric"] == "latency_ms")
     assert latency["contender"] == "tuned" and latency["difference"] == -600.0
+    assert latency["n"] == 4 and not latency["judgeable"] and not latency["significant"]
     # the diff shows what the output lacks against the reference
     assert ("delete", "蓝色") in outputs["base"][0]["diff"]
+
+
+def test_a_contender_that_never_calls_a_tool_scores_zero_on_tool_call_turns():
+    # seen on a public set: 0 tool calls in 28 turns that need one, yet "tool-name accuracy"
+    # 0.60, carried by the turns where no tool is right
+    rows = [chat(f"查一下{n}号商品的库存", STOCK) for n in range(2)]
+    rows += [chat(f"谢谢{n}", "不客气！") for n in range(6)]
+    examples = compare_entry.load_examples(rows, project_tools=[{"name": "check_stock"}])
+    silent = ["好的"] * 8
+    eager = [[STOCK]] * 8  # calls the tool on every turn
+    outputs = {"silent": _outputs(silent, 1.0), "eager": _outputs(eager, 1.0)}
+    silent_h, eager_h = compare_entry.score(examples, outputs, {})["headline"]
+    assert (silent_h["tool_turns"], silent_h["no_tool_turns"]) == (2, 6)
+    assert silent_h["tool_name_accuracy"] == 0.0 and silent_h["argument_exact_match"] == 0.0
+    assert silent_h["false_call_rate"] == 0.0
+    assert silent_h["label_accuracy_all_turns"] == 0.75  # what the old headline led with
+    assert eager_h["tool_name_accuracy"] == 1.0 and eager_h["false_call_rate"] == 1.0
+
+
+def test_the_latency_story_says_longer_answers_outweigh_a_faster_first_token():
+    # seen on a public set: the tuned model's prompt is half as long, yet its p50 is slower,
+    # because its right answers are longer than the base model's short wrong ones
+    examples = compare_entry.load_examples(
+        [chat(f"查一下{n}号", STOCK) for n in range(4)], project_tools=None
+    )
+
+    def timed(first_token: float, tokens: int, prompt: int) -> list[dict]:
+        outs = _outputs(["x"] * 4, first_token + 20.0 * (tokens - 1))
+        for o in outs:
+            o |= {"first_token_ms": first_token, "completion_tokens": tokens}
+            o["prompt_tokens"] = prompt
+        return outs
+
+    outputs = {"base": timed(400.0, 29, 614), "tuned": timed(200.0, 41, 309)}
+    report = compare_entry.score(examples, outputs, {})
+    (story,) = report["latency_story"]
+    assert story["first_token"] == pytest.approx(0.5) and story["decode_per_token"] == 1.0
+    assert story["latency_p50"] > 1 and story["main"] == "answer_length"
+    assert story["prompt_tokens"] == [309, 614] and story["completion_tokens_p50"] == [41, 29]
+    (line,) = compare.latency_lines(report)
+    assert "×0.50" in line and "41 vs 29" in line and "answer length" in line
+
+
+def test_progress_names_the_phase_and_waits_for_a_pace_before_an_eta(tmp_path):
+    plan = [("load", 0), ("test", 4), ("latency", 2), ("load", 0), ("test", 4)]
+    progress = compare_entry.Progress(tmp_path, plan)
+    assert progress.total == 10
+    progress.phase("load", contender="base")
+    progress.phase("test", 4, contender="base")
+    progress.advance()
+    progress.started -= 3600  # an hour of model loading must not turn into the ETA
+    lines = [json.loads(x) for x in (tmp_path / "progress.jsonl").read_text().splitlines()]
+    assert lines[-1]["phase"] == "test" and lines[-1]["contender"] == "base"
+    assert (lines[-1]["phase_done"], lines[-1]["phase_total"]) == (1, 4)
+    assert lines[-1]["eta_s"] is None
+    progress.phase_started -= 10  # 2 answers in 10 s: 5 s each, 2 to go
+    progress.advance()
+    assert progress.eta() == pytest.approx(10.0, abs=0.5)
+    assert progress.eta_total() is None  # no pace for the latency phase yet
+    progress.advance(2)  # 4 answers in 10 s
+    progress.phase("latency", 2, contender="base")
+    progress.phase_started -= 20
+    progress.advance(2)  # 10 s per timed request
+    progress.phase("load", contender="tuned")
+    assert progress.eta_total() == pytest.approx(4 * 2.5, abs=1)  # its test phase to come
+    progress.phase("test", 4, contender="tuned")  # the same kind of phase has a pace now
+    assert progress.eta() == pytest.approx(10.0, abs=1)
+
+
+def test_a_base_models_probe_answers_are_cached(tiny, tiny_model_dir, tmp_path):
+    model, tokenizer = tiny
+    base = {
+        "name": "base",
+        "model": {"name": "tiny", "kind": "local", "source": str(tiny_model_dir)},
+    }
+    setup = {"cache_dir": str(tmp_path), "dtype": "float32", "probe": {"max_new_tokens": 2}}
+    progress = compare_entry.Progress(tmp_path, [])
+    first, how = compare_entry.answer_probe(model, tokenizer, setup, progress, base, 8)
+    assert how == "miss" and len(first) > 10
+    again, how = compare_entry.answer_probe(None, None, setup, progress, base, 8)
+    assert how == "hit" and again == first
+    # another answer length is another key; a tuned contender is never cached
+    assert compare_entry.probe_cache_path(setup | {"probe": {"max_new_tokens": 3}}, base) != (
+        compare_entry.probe_cache_path(setup, base)
+    )
+    assert compare_entry.probe_cache_path(setup, base | {"adapter": "/a"}) is None
 
 
 def test_a_text_only_project_has_no_tool_metrics():
@@ -308,7 +402,8 @@ def test_the_compare_command_runs_the_job_and_prints_json(run, capsys):
         assert isinstance(c["latency_p50_ms"], float) and isinstance(c["prompt_tokens_mean"], float)
         assert c["chrf"] is None  # the one test row answers with a tool call: no text metrics
     comparison = Comparison.objects.get(pk=summary["comparison"])
-    assert comparison.job.done == comparison.job.total == 2
+    # 1 answer each, 1 timed alone each, and 1 merge check of the tuned adapter
+    assert comparison.job.done == comparison.job.total == 5
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,6 +21,7 @@ from tests.training.test_compare import (  # noqa: F401 (fixtures)
     snapshot,
     tiny_adapter,
 )
+from training import compare
 from training.models import Comparison, Judgement
 
 
@@ -74,13 +75,59 @@ def test_engineers_launch_a_comparison_of_a_run(run, client_for):
     assert comparison.job.params["limit"] == 2 and comparison.job.kind == "compare"
 
 
+def test_the_launch_form_offers_the_row_limit_and_the_probe_toggle(run, client_for):
+    # seen: "test rows = 8" from the page ran 96 generations, the probe could not be turned off
+    client = client_for("engineer")
+    page = client.get(reverse("training:comparisons", args=["shop"])).content.decode()
+    assert 'name="limit"' in page
+    assert re.search(r'<input type="checkbox" name="probe"[^>]*checked', page)  # on by default
+    launch = reverse("training:comparison_launch", args=["shop"])
+    form = {"run": run.pk, "limit": 8, "max_new_tokens": 8, "batch_size": 16}
+    client.post(launch, form)  # a browser leaves an unticked box out
+    client.post(launch, form | {"probe": "on"})
+    without, with_probe = Comparison.objects.order_by("pk")
+    assert without.job.params["probe"] is False and with_probe.job.params["probe"] is True
+    assert without.job.params["limit"] == with_probe.job.params["limit"] == 8
+    assert compare.child_config(without)["probe"] is None
+    assert compare.child_config(with_probe)["probe"]["contenders"] == ["base", "tuned"]
+
+
+def test_the_progress_says_which_phase_runs_and_no_eta_before_it_has_a_pace(finished, client_for):
+    client = client_for("engineer")
+    finished.job.status = "running"
+    finished.job.metrics = {"phase": "latency", "contender": "tuned", "phase_done": 3}
+    finished.job.metrics |= {"phase_total": 24, "eta_s": None}
+    finished.job.save()
+    fragment = client.get(url("comparison", finished), {"part": "progress"}, HTTP_HX_REQUEST="true")
+    text = fragment.content.decode()
+    assert "tuned: timing single requests (3 / 24)" in text
+    assert "ETA once this phase has a pace" in text
+    finished.job.metrics |= {"eta_s": 130.4}
+    finished.job.save()
+    fragment = client.get(url("comparison", finished), {"part": "progress"}, HTTP_HX_REQUEST="true")
+    assert "ETA for this phase 2 min 10 s" in fragment.content.decode()
+
+
 def test_the_report_shows_headline_charts_and_filtered_examples(scripted, client_for):
     client = client_for("engineer")
     page = client.get(url("comparison", scripted)).content.decode()
-    for text in ("Tool-name accuracy", "Argument exact match", "Latency p50", "Prompt tokens"):
-        assert text in page
+    for text in (
+        "Turns that need a tool call",
+        "Right tool called",
+        "Turns that need no tool",
+        "Called a tool anyway",
+        "Time to first token p50",
+        "Decode time per output token",
+        "Whole request p50",
+        "Prompt tokens",
+        "(merged)",
+    ):
+        assert text in page, text
     assert "Cost per 1k requests" in page and page.count("<svg") == 2
     assert 'data-metric="tool_name_accuracy"' in page
+    # each section names its n; on 4 examples no gap can be called significant
+    assert "(n = 2)" in page and "too few to judge" in page and ">significant<" not in page
+    assert re.search(r"Precision: (float32|bfloat16) \(auto: ", page) and "prefix cache on" in page
     all_rows = len(re.findall(r'<tr id="example-', page))
     assert all_rows == 4
     failures = client.get(url("comparison", scripted), {"failures": "on", "contender": "tuned"})
@@ -124,7 +171,7 @@ def test_exports_carry_the_report_and_every_example(scripted, client_for):
     assert len(rows) == 8 and {r["contender"] for r in rows} == {"base", "tuned"}
     assert {r["reference_label"] for r in rows} == {"check_stock", "(no tool)"}
     html = _export(client, scripted, "html")
-    assert "<svg" in html and "Tool-name accuracy" in html and "不客气" in html
+    assert "<svg" in html and "Right tool called" in html and "不客气" in html
     # self-contained: nothing fetched from elsewhere
     assert not re.search(r"<link|<script[^>]+src=|<img[^>]+src=\"http", html)
 

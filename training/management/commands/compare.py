@@ -7,6 +7,7 @@ from core.errors import CurationError
 from curation.management.util import JsonCommand
 from jobs.models import Job
 from training import compare
+from training.compare_entry import LATENCY_SAMPLE
 from training.models import TrainingRun
 
 QUEUED_HINT_AFTER_S = 30
@@ -28,9 +29,22 @@ class Command(JsonCommand):
         )
         parser.add_argument("--limit", type=int, help="only the first N test rows")
         parser.add_argument("--max-new-tokens", type=int, default=256)
-        parser.add_argument("--batch-size", type=int, default=1)
         parser.add_argument(
-            "--dtype", default="float32", help="float32 or bfloat16, the same for every contender"
+            "--batch-size",
+            type=int,
+            default=compare.BATCH_SIZE,
+            help="answers generated at once; latency is measured apart, one request at a time",
+        )
+        parser.add_argument(
+            "--dtype",
+            choices=compare.DTYPES,
+            default="auto",
+            help="the same for every contender; auto: bf16 where the CPU computes it natively",
+        )
+        parser.add_argument(
+            "--latency-sample",
+            type=int,
+            help=f"examples of each kind timed alone per contender (default {LATENCY_SAMPLE})",
         )
         parser.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
         parser.add_argument("--queue", default="default")
@@ -54,6 +68,7 @@ class Command(JsonCommand):
                 max_new_tokens=options["max_new_tokens"],
                 batch_size=options["batch_size"],
                 dtype=options["dtype"],
+                latency_sample=options["latency_sample"],
                 probe=not options["no_probe"],
                 queue=options["queue"],
                 enqueue=not options["inline"],

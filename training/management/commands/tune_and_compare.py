@@ -74,7 +74,12 @@ class Command(JsonCommand):
             "--limit", type=int, default=None, help="test examples to compare (default: all)"
         )
         parser.add_argument("--max-new-tokens", type=int, default=96)
-        parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+        parser.add_argument(
+            "--dtype",
+            choices=compare.DTYPES,
+            default="auto",
+            help="compare in this precision; auto: bf16 where the CPU computes it natively",
+        )
         parser.add_argument("--no-probe", action="store_true")
         parser.add_argument("--user", help="acting engineer (default: the first superuser)")
         parser.add_argument("--json", action="store_true")
