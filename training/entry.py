@@ -596,6 +596,20 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         )
         return float(sums[0] / sums[1]) if sums[1] else None
 
+    def evaluating(phase: str, **figures: Any) -> None:
+        """Say on the page that an evaluation runs, on how many rows, and about how long it
+        takes: a forward pass costs about a third of a training step per token."""
+        pace = real * world / train_seconds if train_seconds else None
+        eta = sum(test.lengths) / (3 * pace) if pace and test.input_ids else None
+        progress.write(
+            phase=phase,
+            eval_rows=len(test.input_ids),
+            eta_s=round(eta, 1) if eta is not None else None,
+            done=step,
+            total=total,
+            **figures,
+        )
+
     step, epoch, real, padded, train_seconds, rows_trained = 0, 0, 0, 0, 0.0, 0
     computed = 0  # tokens through the decoder: a shared prefix once per batch, padding too
     step_losses: list[float] = []
@@ -639,6 +653,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
             train_seconds = time.perf_counter() - started
             fraction = epoch + (index + 1) / len(groups)
             progress.write(
+                phase="train",
                 done=step,
                 total=total,
                 step=step,
@@ -652,18 +667,21 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
             )
             if cfg.eval_every_steps and step % cfg.eval_every_steps == 0 and step < total:
                 paused = time.perf_counter()
+                evaluating("evaluate")
                 eval_loss = evaluate()
                 started += time.perf_counter() - paused  # eval time is not training time
                 progress.write(step=step, eval_loss=eval_loss, done=step, total=total)
         epoch += 1
         if step < total and not cfg.eval_every_steps:
             paused = time.perf_counter()
+            evaluating("evaluate")
             eval_loss = evaluate()
             started += time.perf_counter() - paused
             progress.write(step=step, epoch=epoch, eval_loss=eval_loss, done=step, total=total)
     train_seconds = time.perf_counter() - started
+    evaluating("final_evaluation")
     eval_loss = evaluate()
-    progress.write(step=step, eval_loss=eval_loss, done=step, total=total)
+    progress.write(phase="save", step=step, eval_loss=eval_loss, eta_s=None, done=step, total=total)
     last = step_losses[-min(len(step_losses), steps_per_epoch) :]
     rows_seen = rows_trained * world
     result = {
@@ -799,9 +817,14 @@ def train_dpo(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     started = time.perf_counter()
     output = trainer.train()
     train_seconds = time.perf_counter() - started
-    eval_loss = trainer.evaluate()["eval_loss"] if test_rows else None
     steps = trainer.state.global_step
-    progress.write(step=steps, eval_loss=eval_loss, done=steps, total=steps)
+    progress.write(
+        phase="final_evaluation", eval_rows=len(test_rows), eta_s=None, done=steps, total=steps
+    )
+    eval_loss = trainer.evaluate()["eval_loss"] if test_rows else None
+    progress.write(
+        phase="save", step=steps, eval_loss=eval_loss, eta_s=None, done=steps, total=steps
+    )
     epochs = trainer.state.epoch or 0
     result = {
         "train_loss": output.training_loss,

@@ -309,3 +309,21 @@ def take_snapshot(
         test_ratio=test_ratio,
         seed=seed,
     )
+
+
+def phase_text(job) -> str:
+    """What a running training job is doing, in words (its child names the phase)."""
+    if job is None or job.is_finished:
+        return ""
+    figures = job.metrics or {}
+    phase = figures.get("phase", "")
+    if phase in ("evaluate", "final_evaluation"):
+        label = _("evaluating") if phase == "evaluate" else _("final evaluation")
+        return _("%(phase)s: loss on %(n)s test rows") % {
+            "phase": label,
+            "n": figures.get("eval_rows", "–"),
+        }
+    return {
+        "train": _("training"),
+        "save": _("saving the adapter"),
+    }.get(phase, "")

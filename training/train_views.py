@@ -187,6 +187,7 @@ def run_page(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "job": run.job,
         "summary": runs.run_summary(run),
         "chart": loss_chart(runs.loss_history(run)),
+        "phase": runs.phase_text(run.job),
     }
     template = "training/run.html" + ("#progress" if request.htmx else "")
     return render(request, template, context)

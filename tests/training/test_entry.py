@@ -133,4 +133,7 @@ def test_the_entry_point_runs_under_accelerate_launch(tmp_path, tiny_model_dir, 
     result = json.loads((workdir / "result.json").read_text())
     assert result["steps"] == 2 and result["rows"] == 6
     assert (tmp_path / "out" / "adapter" / "adapter_model.safetensors").is_file()
-    assert len((workdir / "progress.jsonl").read_text().splitlines()) >= 2
+    lines = (workdir / "progress.jsonl").read_text().splitlines()
+    phases = [json.loads(line).get("phase") for line in lines]
+    # the page can say what runs after the last step: the final evaluation, then the save
+    assert phases[:2] == ["train", "train"] and phases[-2:] == ["final_evaluation", "save"]

@@ -116,6 +116,22 @@ def test_the_run_page_polls_while_running_and_shows_a_failure(client_for, projec
     assert 'hx-trigger="every 2s"' not in page
 
 
+def test_the_run_page_says_the_final_evaluation_runs(client_for, project, people, setup):
+    # seen: "8/8, Running, ETA –" for ~7 minutes with no word of what it did
+    base, snapshot = setup
+    run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
+    metrics = {"phase": "final_evaluation", "eval_rows": 100, "eta_s": 42.4, "done": 8}
+    Job.objects.filter(pk=run.job_id).update(
+        status=Job.Status.RUNNING, done=8, total=8, metrics=metrics | {"total": 8}
+    )
+    client = client_for("engineer")
+    url = reverse("training:run", args=[project.slug, run.pk])
+    partial = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "final evaluation: loss on 100 test rows · about 42 s left" in partial
+    Job.objects.filter(pk=run.job_id).update(metrics={"phase": "save", "eta_s": None})
+    assert "saving the adapter" in client.get(url, headers={"HX-Request": "true"}).content.decode()
+
+
 def test_the_run_page_shows_the_four_timing_figures(client_for, project, people, setup):
     base, snapshot = setup
     run = runs.launch_run(project, people["engineer"], base_model=base, snapshot=snapshot)
