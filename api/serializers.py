@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from curation import answers, selectors
 from curation.formats import FORMATS
-from curation.models import Draft, ExportSnapshot, Project, Record
+from curation.models import Draft, ExportSnapshot, Project, Record, Role
 from curation.record_queries import RecordFilter
 from jobs.models import Job
 from training.models import Comparison, TrainingRun
@@ -43,6 +43,8 @@ class ProjectSerializer(serializers.ModelSerializer):
             "tools",
             "guidelines",
             "annotation_overlap",
+            "language",
+            "claim_timeout_minutes",
             "role",
             "record_count",
             "created_at",
@@ -64,6 +66,13 @@ class ProjectDetailSerializer(ProjectSerializer):
 
     def get_counts(self, project: Project) -> dict[str, int]:
         return selectors.status_counts(project)
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(source="user.username")
+    email = serializers.EmailField(source="user.email")
+    role = serializers.ChoiceField(choices=Role.choices)
+    created_at = serializers.DateTimeField()
 
 
 class RecordSerializer(serializers.ModelSerializer):
@@ -526,3 +535,44 @@ def checked_state(record: Record, state: dict) -> dict:
     if not serializer.is_valid():
         raise serializers.ValidationError({"state": serializer.errors})
     return serializer.validated_data
+
+
+# --- project setup (input) -----------------------------------------------------------------
+
+
+class ProjectSettingsSerializer(serializers.Serializer):
+    """The settings a project's engineers change (PATCH sends any of them)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(allow_blank=True)
+    task_kind = serializers.ChoiceField(choices=Project.TaskKind.choices)
+    language = serializers.CharField(allow_blank=True, max_length=16)
+    system_prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    prompt_template = serializers.CharField(trim_whitespace=False)
+    annotation_overlap = serializers.IntegerField()
+    claim_timeout_minutes = serializers.IntegerField(allow_null=True)
+
+
+class ProjectCreateSerializer(ProjectSettingsSerializer):
+    slug = serializers.CharField(max_length=80, help_text="Lower-case letters, digits, - and _.")
+    tools = serializers.ListField(
+        child=serializers.DictField(), required=False, help_text='OpenAI "tools" shape.'
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.required = name == "slug"
+
+
+class ToolsSerializer(serializers.Serializer):
+    tools = serializers.ListField(child=serializers.DictField(), help_text='OpenAI "tools" shape.')
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=254, help_text="A username or an e-mail address.")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)

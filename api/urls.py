@@ -1,12 +1,19 @@
 from django.urls import path, re_path
 
-from api.views import exports, projects, records, training
+from api.views import exports, members, projects, records, training
 
 app_name = "api"
 
 urlpatterns = [
     path("projects/", projects.ProjectList.as_view(), name="projects"),
     path("projects/<slug:slug>/", projects.ProjectDetail.as_view(), name="project"),
+    path("projects/<slug:slug>/members/", members.MemberList.as_view(), name="members"),
+    path(
+        "projects/<slug:slug>/members/<str:username>/",
+        members.MemberDetail.as_view(),
+        name="member",
+    ),
+    path("projects/<slug:slug>/tools/", members.ProjectTools.as_view(), name="tools"),
     path("projects/<slug:slug>/records/", records.RecordList.as_view(), name="records"),
     path(
         "projects/<slug:slug>/records/bulk/",

@@ -68,6 +68,20 @@ def env_float(name: str, default: float, environ: Mapping[str, str] = os.environ
         ) from None
 
 
+def env_choice(
+    name: str, default: str, choices: tuple[str, ...], environ: Mapping[str, str] = os.environ
+) -> str:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not one of {', '.join(choices)}. Fix: set {name} to one of them."
+        )
+    return value
+
+
 def env_dir(name: str, default: Path, environ: Mapping[str, str] = os.environ) -> Path:
     raw = environ.get(name)
     path = Path(raw).expanduser() if raw else default

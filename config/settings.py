@@ -11,7 +11,15 @@ from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
-from config.env import database_config, env_bool, env_dir, env_float, env_int, env_list
+from config.env import (
+    database_config,
+    env_bool,
+    env_choice,
+    env_dir,
+    env_float,
+    env_int,
+    env_list,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -139,6 +147,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 TUNEDESK_MAX_UPLOAD_MB = env_int("TUNEDESK_MAX_UPLOAD_MB", 1024)
 # An annotator's claim on a record lapses after this long without a save.
 TUNEDESK_CLAIM_TIMEOUT_MINUTES = env_int("TUNEDESK_CLAIM_TIMEOUT_MINUTES", 30)
+# Who may create projects in the app: "superusers"; "engineers" (superusers, staff and
+# anyone who is an engineer of some project); or "everyone" signed in.
+TUNEDESK_PROJECT_CREATORS = env_choice(
+    "TUNEDESK_PROJECT_CREATORS", "engineers", ("superusers", "engineers", "everyone")
+)
 # Cost model of the compare report: what an hour of this hardware costs.
 TUNEDESK_HARDWARE_PRICE_PER_HOUR = env_float("TUNEDESK_HARDWARE_PRICE_PER_HOUR", 0.10)
 # /v1/chat/completions: a request still generating after this long is answered with an error.

@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.errors import CurationError
+from curation import projects
 from curation.models import (
     CONTENT_FIELDS,
     AuditEvent,
@@ -22,13 +25,58 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class ProjectAdminForm(forms.ModelForm):
+    """The services' checks, as form errors: the slug and the tools are checked exactly as
+    on the new-project page and in the API."""
+
+    def _checked(self, check, value):
+        try:
+            return check(value)
+        except CurationError as e:
+            raise forms.ValidationError(f"{e.message} {e.hint}".strip()) from None
+
+    def clean(self):
+        user = getattr(self, "user", None)
+        if not self.instance.pk and user is not None and not projects.can_create_projects(user):
+            raise forms.ValidationError(_("You may not create projects."))
+        return super().clean()
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if self.instance.pk and slug == self.instance.slug:
+            return slug  # an existing slug stays valid even if the rules tightened since
+        return self._checked(projects.validate_slug, slug)
+
+    def clean_tools(self):
+        return self._checked(projects.clean_tools, self.cleaned_data["tools"] or [])
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectAdminForm
     list_display = ["name", "slug", "task_kind", "created_at"]
     list_filter = ["task_kind"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.user = request.user
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # Through the one service that creates projects (slug check, audit log).
+            created = projects.create_project(
+                request.user,
+                slug=obj.slug,
+                name=obj.name,
+                tools=obj.tools,
+                **{f: getattr(obj, f) for f in projects.SETTINGS_FIELDS if f != "name"},
+            )
+            obj.pk, obj.created_at = created.pk, created.created_at
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Membership)

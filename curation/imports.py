@@ -447,17 +447,3 @@ def _prepared_in_helper(
                     yield FormatError(line, text, index=index, hint=hint)
                 else:
                     yield item
-
-
-def create_project_for_file(
-    slug: str, path: Path, *, format_name: str | None = None, mapping: dict | None = None
-) -> Project:
-    """A new project named `slug` whose task kind is guessed from the file's first rows."""
-    preview = preview_file(Path(path), format_name, mapping=mapping)
-    if not preview.rows:
-        first = preview.errors[0]["text"] if preview.errors else "no rows were found"
-        raise InvalidInput(
-            f"cannot guess the task kind of {Path(path).name}: {first}",
-            hint="fix the file, or create the project first",
-        )
-    return Project.objects.create(slug=slug, name=slug, task_kind=preview.task_kind)

@@ -6,6 +6,8 @@ Writes that touch several rows or check permissions live in the service modules
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -61,6 +63,21 @@ class Project(models.Model):
             "Above 1, further annotators answer each submitted record blind, for agreement."
         ),
     )
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("The language of the data (the prompts and answers), not of the app."),
+    )
+    claim_timeout_minutes = models.PositiveIntegerField(
+        _("claim timeout (minutes)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "An untouched claim goes back to the queue after this long; empty: the site default."
+        ),
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects", blank=True
     )
@@ -86,6 +103,11 @@ class Project(models.Model):
     def has_role(self, user, role: str) -> bool:
         held = self.role_of(user)
         return held is not None and ROLE_RANK[held] >= ROLE_RANK[role]
+
+    @property
+    def claim_timeout(self) -> timedelta:
+        minutes = self.claim_timeout_minutes or settings.TUNEDESK_CLAIM_TIMEOUT_MINUTES
+        return timedelta(minutes=minutes)
 
     @property
     def tool_names(self) -> list[str]:

@@ -40,6 +40,11 @@ def api(role: str, ok: Status = 200) -> Access:
     return members(role, ok, anonymous=401)
 
 
+def creators(ok: Status) -> Access:
+    """Those who may create projects get `ok`, other signed-in people 403."""
+    return {**signed_in(403), "engineer": ok}
+
+
 #: A POST with an empty body to an API endpoint: members allowed get 400 (the body is checked
 #: after the role).
 INVALID = 400
@@ -73,6 +78,12 @@ TABLE: dict[str, dict[str, Access]] = {
     # --- your account ---------------------------------------------------------------------
     "curation:project_list": {"GET": signed_in(200)},
     "api_tokens": {"GET": signed_in(200), "POST": signed_in(400)},
+    # An empty form re-shows the page with its errors.
+    "password_change": {"GET": signed_in(200), "POST": signed_in(200)},
+    "password_change_done": {"GET": signed_in(200)},
+    # Who may create projects is TUNEDESK_PROJECT_CREATORS ("engineers" here: staff, and
+    # engineers of some project).
+    "curation:project_new": {"GET": creators(200), "POST": creators(FORM)},
     # --- curation pages -------------------------------------------------------------------
     "curation:project_home": {"GET": members(Role.ANNOTATOR)},
     "curation:annotate_queue": {"GET": members(Role.ANNOTATOR)},
@@ -102,6 +113,18 @@ TABLE: dict[str, dict[str, Access]] = {
     "curation:data_export": {"GET": members(Role.REVIEWER)},
     "curation:data_snapshot_file": {"GET": members(Role.REVIEWER)},
     "curation:data_duplicates": {"GET": members(Role.ENGINEER)},
+    # --- project setup ------------------------------------------------------------------
+    "curation:project_settings": {
+        "GET": members(Role.ENGINEER),
+        "POST": members(Role.ENGINEER, FORM),
+    },
+    "curation:project_render": {"POST": members(Role.ENGINEER)},
+    "curation:project_tools": {"GET": members(Role.ENGINEER), "POST": members(Role.ENGINEER, FORM)},
+    "curation:project_tools_check": {"POST": members(Role.ENGINEER)},
+    "curation:project_members": {
+        "GET": members(Role.ENGINEER),
+        "POST": members(Role.ENGINEER, FORM),
+    },
     # --- training pages -------------------------------------------------------------------
     "training:runs": {"GET": members(Role.ENGINEER)},
     "training:preview": {"GET": members(Role.ENGINEER, (200, 400))},
@@ -118,8 +141,16 @@ TABLE: dict[str, dict[str, Access]] = {
     "training:comparison_export": {"GET": members(Role.ENGINEER)},
     "training:comparison_judge": {"GET": members(Role.REVIEWER)},
     # --- the API --------------------------------------------------------------------------
-    "api:projects": {"GET": {**signed_in(200), "anonymous": 401}},
-    "api:project": {"GET": api(Role.ANNOTATOR)},
+    "api:projects": {
+        "GET": {**signed_in(200), "anonymous": 401},
+        "POST": {**creators(INVALID), "anonymous": 401},
+    },
+    # An empty PATCH changes nothing.
+    "api:project": {"GET": api(Role.ANNOTATOR), "PATCH": api(Role.ENGINEER)},
+    "api:members": {"GET": api(Role.ENGINEER), "POST": api(Role.ENGINEER, INVALID)},
+    # The walker's username is nobody's.
+    "api:member": {"PATCH": api(Role.ENGINEER, 404), "DELETE": api(Role.ENGINEER, 404)},
+    "api:tools": {"GET": api(Role.ANNOTATOR), "PUT": api(Role.ENGINEER, INVALID)},
     "api:records": {"GET": api(Role.REVIEWER), "POST": api(Role.ENGINEER, INVALID)},
     "api:records_bulk": {"POST": api(Role.ENGINEER, INVALID)},
     "api:records_actions": {"POST": api(Role.REVIEWER, INVALID)},

@@ -8,6 +8,7 @@ of either. Problems say what (code), where (message, tool, argument path) and ho
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from jsonschema import exceptions as schema_errors
@@ -212,3 +213,145 @@ def _check_schema(
             )
         )
     return sorted(problems, key=lambda p: p.path)
+
+
+# --- tool definitions ------------------------------------------------------------------------
+
+#: OpenAI's rule for function names.
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class ToolError:
+    """A problem with one tool definition: which tool (index), which field, what (code, with
+    `detail` for a translated message), and how to fix it."""
+
+    index: int
+    field: str  # "tool", "name", "description", "parameters"
+    code: str  # not_object, bad_type, bad_name, duplicate_name, not_text, parameters_not_object,
+    # parameters_not_object_type, bad_schema
+    message: str
+    hint: str = ""
+    detail: dict = field(default_factory=dict, compare=False)
+
+    def __str__(self) -> str:
+        return f"tool {self.index + 1}, {self.field}: {self.message}. Fix: {self.hint}."
+
+
+def openai_tool(tool: dict) -> dict:
+    """A tool in the OpenAI shape ({"type": "function", "function": {...}}), bare ones wrapped."""
+    if isinstance(tool, dict) and tool.get("type") == "function" and "function" in tool:
+        return tool
+    return {"type": "function", "function": tool}
+
+
+def check_tool_definitions(tools: object) -> list[ToolError]:
+    """Problems with a list of tool definitions: the OpenAI tools shape (a name, an optional
+    description, parameters that are an object schema) and each schema against the JSON Schema
+    meta-schema. Bare tools ({name, parameters}) are accepted; `openai_tool` wraps them."""
+    if not isinstance(tools, list):
+        kind = kind_of(tools)
+        return [
+            ToolError(
+                0, "tool", "not_list", f"the tools are {kind}", "give a JSON array", {"kind": kind}
+            )
+        ]
+    errors: list[ToolError] = []
+    seen: set[str] = set()
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(openai_tool(tool)["function"], dict):
+            kind = kind_of(tool if not isinstance(tool, dict) else tool["function"])
+            errors.append(
+                ToolError(
+                    i, "tool", "not_object", f"it is {kind}", "give a JSON object", {"kind": kind}
+                )
+            )
+            continue
+        if "type" in tool and tool["type"] != "function":
+            errors.append(
+                ToolError(
+                    i,
+                    "tool",
+                    "bad_type",
+                    f'"type" is {json.dumps(tool["type"], ensure_ascii=False)}',
+                    'use "type": "function"',
+                )
+            )
+            continue
+        errors += _check_function(i, openai_tool(tool)["function"], seen)
+    return errors
+
+
+def _check_function(i: int, function: dict, seen: set[str]) -> list[ToolError]:
+    errors = []
+    name = function.get("name")
+    shown = json.dumps(name, ensure_ascii=False)
+    if not isinstance(name, str) or not TOOL_NAME.match(name):
+        errors.append(
+            ToolError(
+                i,
+                "name",
+                "bad_name",
+                f"{shown} is not a tool name",
+                "use 1 to 64 letters, digits, _ or -",
+                {"name": shown},
+            )
+        )
+    elif name in seen:
+        errors.append(
+            ToolError(
+                i,
+                "name",
+                "duplicate_name",
+                f"{shown} is defined twice",
+                "rename or remove one",
+                {"name": shown},
+            )
+        )
+    else:
+        seen.add(name)
+    if not isinstance(function.get("description", ""), str):
+        errors.append(
+            ToolError(i, "description", "not_text", "it is not text", "write it as a string")
+        )
+    parameters = function.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(parameters, dict):
+        kind = kind_of(parameters)
+        errors.append(
+            ToolError(
+                i,
+                "parameters",
+                "parameters_not_object",
+                f"the parameters are {kind}",
+                'give a JSON Schema object, e.g. {"type": "object", "properties": {}}',
+                {"kind": kind},
+            )
+        )
+        return errors
+    if parameters.get("type", "object") != "object":
+        got = json.dumps(parameters.get("type"), ensure_ascii=False)
+        errors.append(
+            ToolError(
+                i,
+                "parameters",
+                "parameters_not_object_type",
+                f'the schema\'s "type" is {got}, not "object"',
+                'arguments are a JSON object: use "type": "object" with "properties"',
+                {"type": got},
+            )
+        )
+    try:
+        validators.validator_for(parameters).check_schema(parameters)
+    except schema_errors.SchemaError as e:
+        at = "/".join(map(str, e.absolute_path))
+        errors.append(
+            ToolError(
+                i,
+                "parameters",
+                "bad_schema",
+                f"not a valid JSON Schema{f' at {at}' if at else ''}: {e.message}",
+                "correct the schema (see json-schema.org)",
+                {"at": at, "error": e.message},
+            )
+        )
+    return errors

@@ -10,4 +10,5 @@ urlpatterns = [
     path("p/<slug:slug>/", views.project_home, name="project_home"),
     path("", include("curation.urls_annotate")),
     path("", include("curation.urls_data")),
+    path("", include("curation.urls_setup")),
 ]

@@ -5,11 +5,15 @@ from django.shortcuts import render
 
 from curation import selectors
 from curation.models import Role
+from curation.projects import can_create_projects
 
 
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = selectors.projects_for(request.user)
-    return render(request, "curation/project_list.html", {"projects": projects})
+    context = {
+        "projects": selectors.projects_for(request.user),
+        "can_create": can_create_projects(request.user),
+    }
+    return render(request, "curation/project_list.html", context)
 
 
 def project_home(request: HttpRequest, slug: str) -> HttpResponse:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
@@ -32,8 +31,6 @@ from curation.models import (
 )
 
 S = Record.Status
-#: An untouched claim goes back to the pool after this long (autosave keeps a claim alive).
-CLAIM_TIMEOUT = timedelta(minutes=settings.TUNEDESK_CLAIM_TIMEOUT_MINUTES)
 EDITABLE = (S.NEW, S.IN_PROGRESS, S.RETURNED)
 #: Editor modes: the claimant edits the record; an overlap annotator answers blind beside it.
 EDIT, OVERLAP, READ_ONLY = "edit", "overlap", "read_only"
@@ -104,10 +101,12 @@ def _overlap_claim(record: Record, user) -> WorkInProgress | None:
 # --- the queue ---------------------------------------------------------------------------
 
 
-def release_stale_claims(project: Project, *, now=None, timeout: timedelta = CLAIM_TIMEOUT) -> int:
-    """Claims untouched for `timeout` go back: sent-back work to its annotator, the rest to
-    the pool. Their autosaved work stays in WorkInProgress."""
+def release_stale_claims(project: Project, *, now=None, timeout: timedelta | None = None) -> int:
+    """Claims untouched for `timeout` (the project's claim timeout; autosave keeps a claim
+    alive) go back: sent-back work to its annotator, the rest to the pool. Their autosaved
+    work stays in WorkInProgress."""
     now = now or timezone.now()
+    timeout = timeout or project.claim_timeout
     returned = ~Q(review_comment="")
     return Record.objects.filter(
         project=project, status=S.IN_PROGRESS, claimed_at__lt=now - timeout
@@ -224,7 +223,7 @@ def _claim_overlap(project: Project, user, *, now) -> Record | None:
     ).values_list("record_id", "actor_id"):
         done[pk].add(actor)
     for pk, _user in WorkInProgress.objects.filter(
-        record_id__in=ids, data__overlap=True, updated_at__gte=now - CLAIM_TIMEOUT
+        record_id__in=ids, data__overlap=True, updated_at__gte=now - project.claim_timeout
     ).values_list("record_id", "user_id"):
         done[pk].add(("claim", _user))
     for record in candidates:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from curation.models import Project
+from training.prompting import PromptSpec, build_messages, render_prompt
 
 STYLES = ("short", "full", "long")
 
@@ -28,3 +29,22 @@ def prompt_spec(project: Project, style: str, *, few_shot: list | None = None) -
     elif style != "full":
         raise ValueError(f"unknown prompt style {style!r}; use one of {', '.join(STYLES)}")
     return spec
+
+
+class _NoChatTemplate:
+    """A tokenizer stand-in for models without a chat template: prompting then renders the
+    project's prompt template, which needs nothing of a tokenizer but its end-of-text mark."""
+
+    chat_template = None
+    eos_token = ""
+
+
+def settings_preview(project: Project, messages: list[dict], *, tools=None) -> dict:
+    """What the full setup (drafting's) gives a model for one record, through the same
+    prompting code: the chat messages a chat template receives, and the prompt-template text a
+    model without one gets. `project` may hold unsaved settings. Raises PromptError."""
+    spec = PromptSpec.from_dict(prompt_spec(project, "full"))
+    chat = build_messages(spec, messages=messages, tools=tools)
+    template_spec = PromptSpec.from_dict({**prompt_spec(project, "full"), "mode": "template"})
+    text = render_prompt(_NoChatTemplate(), template_spec, messages, tools=tools)
+    return {"messages": chat, "template_text": text}

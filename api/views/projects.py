@@ -7,10 +7,17 @@ from rest_framework.response import Response
 
 from api import permissions
 from api.errors import error_body
-from api.serializers import ProjectDetailSerializer, ProjectSerializer, paged
+from api.serializers import (
+    ProjectCreateSerializer,
+    ProjectDetailSerializer,
+    ProjectSerializer,
+    ProjectSettingsSerializer,
+    paged,
+)
 from api.views.base import ApiView
-from api.views.docs import CURSOR, errors
-from curation import selectors
+from api.views.docs import CURSOR, ERROR_EXAMPLE, errors
+from curation import projects, selectors
+from curation.models import Role
 
 PROJECT_EXAMPLE = {
     "slug": "shop",
@@ -45,6 +52,31 @@ class ProjectList(ApiView):
     def get(self, request: Request) -> Response:
         return self.paginate(selectors.projects_for(request.user), ProjectSerializer)
 
+    @extend_schema(
+        operation_id="projects_create",
+        summary="Create a project (you become its engineer)",
+        description="Who may create projects is the server's TUNEDESK_PROJECT_CREATORS setting.",
+        request=ProjectCreateSerializer,
+        responses={201: ProjectDetailSerializer, **errors(400, 409)},
+        examples=[
+            OpenApiExample(
+                "New project",
+                value={"slug": "invoices", "name": "Invoices", "task_kind": "tool_calling"},
+                request_only=True,
+            ),
+            ERROR_EXAMPLE,
+        ],
+        tags=["projects"],
+    )
+    def post(self, request: Request) -> Response:
+        projects.require_creator(request.user)  # before the body: 403 says more than 400
+        data = self.body(ProjectCreateSerializer)
+        project = projects.create_project(request.user, **data)
+        project = selectors.project_for(request.user, project.slug, role=Role.ENGINEER)
+        return Response(
+            ProjectDetailSerializer(project, context={"request": request}).data, status=201
+        )
+
 
 class ProjectDetail(ApiView):
     @extend_schema(
@@ -61,6 +93,21 @@ class ProjectDetail(ApiView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project = permissions.project(request, slug)
+        return Response(ProjectDetailSerializer(project, context={"request": request}).data)
+
+    @extend_schema(
+        operation_id="projects_partial_update",
+        summary="Change a project's settings (engineers)",
+        description="Tools have their own endpoint, members theirs.",
+        request=ProjectSettingsSerializer,
+        responses={200: ProjectDetailSerializer, **errors(400)},
+        tags=["projects"],
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        project = permissions.project(request, slug, Role.ENGINEER)
+        serializer = ProjectSettingsSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        projects.update_project(project, request.user, **serializer.validated_data)
         return Response(ProjectDetailSerializer(project, context={"request": request}).data)
 
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import database_config, env_bool, env_dir, env_int, env_list
+from config.env import database_config, env_bool, env_choice, env_dir, env_int, env_list
 
 
 def test_env_bool_reads_the_usual_spellings():
@@ -87,3 +87,10 @@ def test_settings_fail_loudly_at_start_up_on_a_bad_value(tmp_path):
     )
     assert result.returncode != 0
     assert "DEBUG='sometimes' is not a boolean" in result.stderr
+
+
+def test_env_choice_names_the_choices():
+    assert env_choice("C", "a", ("a", "b"), {"C": " B "}) == "b"
+    assert env_choice("C", "a", ("a", "b"), {}) == "a"
+    with pytest.raises(ImproperlyConfigured, match=r"C='c' is not one of a, b\. Fix"):
+        env_choice("C", "a", ("a", "b"), {"C": "c"})

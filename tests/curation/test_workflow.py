@@ -94,7 +94,7 @@ def test_a_skipped_record_comes_back_only_when_nothing_else_is_left(shop, people
 
 def test_stale_claims_go_back_to_the_pool_and_returned_work_to_its_annotator(shop, people):
     anna = people["annotator"]
-    old = timezone.now() - workflow.CLAIM_TIMEOUT - timedelta(minutes=1)
+    old = timezone.now() - shop.claim_timeout - timedelta(minutes=1)
     pooled = tool_record(shop, status=S.IN_PROGRESS, assignee=anna, claimed_at=old)
     returned = tool_record(
         shop, text="x", status=S.IN_PROGRESS, assignee=anna, claimed_at=old, review_comment="fix"

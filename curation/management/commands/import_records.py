@@ -5,9 +5,10 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from core.errors import CurationError
-from curation.imports import ImportFailed, create_project_for_file, import_file
+from curation.imports import ImportFailed, import_file
 from curation.management.util import JsonCommand
 from curation.models import Project, Record
+from curation.projects import create_project_for_file
 
 
 class Command(JsonCommand):
@@ -51,7 +52,7 @@ class Command(JsonCommand):
                 if target is None and not options["create"]:
                     raise CurationError(
                         f"there is no project {project!r}",
-                        hint="create it in the admin, or pass --create",
+                        hint="create it in the app (New project), or pass --create",
                     )
                 created = target is None
                 if created:
