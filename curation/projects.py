@@ -290,9 +290,13 @@ def _uses_project_tools(project: Project):
 
 
 def _calling(records):
+    """Records that may call a tool anywhere (mid-conversation calls leave tool_name empty)."""
     from django.db.models import Q
 
-    return records.filter(Q(has_problems=True) | ~Q(tool_name=""))
+    calls = Q()
+    for name in ("messages", "chosen", "rejected"):
+        calls |= Q(**{f"{name}__icontains": '"tool_calls"'})
+    return records.filter(Q(has_problems=True) | ~Q(tool_name="") | calls)
 
 
 def _problems(record: Record, tools: list) -> list[dict]:
