@@ -70,7 +70,7 @@ class ProjectDetailSerializer(ProjectSerializer):
 
 class MemberSerializer(serializers.Serializer):
     username = serializers.CharField(source="user.username")
-    email = serializers.EmailField(source="user.email")
+    email = serializers.CharField(source="user.email")
     role = serializers.ChoiceField(choices=Role.choices)
     created_at = serializers.DateTimeField()
 

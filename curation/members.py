@@ -37,7 +37,7 @@ def _role(role: object) -> str:
 def find_user(who: object):
     """The active user with this username, or else this e-mail address (case-insensitive)."""
     text = str(who or "").strip()
-    if not text:
+    if not text or "\x00" in text:
         raise InvalidInput(
             _("Give a username or an e-mail address."), hint=_("fill in who to add"), where="user"
         )

@@ -148,6 +148,13 @@ def clean_tools(tools: object) -> list[dict]:
 
 def _clean(fields: dict) -> dict:
     cleaned = dict(fields)
+    for name, value in cleaned.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput(
+                _("%(field)s holds a NUL character.") % {"field": name},
+                hint=_("remove it"),
+                where=name,
+            )
     if "name" in cleaned:
         cleaned["name"] = str(cleaned["name"] or "").strip()
         if not cleaned["name"]:

@@ -42,7 +42,9 @@ ToolChangeSerializer = inline_serializer(
 
 
 def _member(request: Request, project, username: str):
-    user = get_user_model().objects.filter(username=username).first()
+    user = None
+    if "\x00" not in username:  # PostgreSQL refuses NUL in a query
+        user = get_user_model().objects.filter(username=username).first()
     if user is None or not project.memberships.filter(user=user).exists():
         raise Http404(_("%(user)s is not a member of this project.") % {"user": username})
     return user
