@@ -74,7 +74,8 @@ def test_update_settings(api_for, project):
     )
     bad = client.patch(f"/api/projects/{project.slug}/", {"prompt_template": "x"}, format="json")
     assert (bad.status_code, bad.json()["error"]["where"]) == (400, "prompt_template")
-    assert api_for("reviewer").patch(f"/api/projects/{project.slug}/", {}).status_code == 403
+    forbidden = api_for("reviewer").patch(f"/api/projects/{project.slug}/", {}, format="json")
+    assert forbidden.status_code == 403
 
 
 def test_members_add_change_remove(api_for, project, people, make_user):
