@@ -50,7 +50,7 @@ def _is_assistant(message: Any) -> bool:
 
 def split(messages: list[dict] | None) -> tuple[list[dict], list[dict]]:
     """(prompt, final reply's messages): the trailing run of assistant messages is the reply."""
-    messages = list(messages or [])
+    messages = messages or []
     end = len(messages)
     while end and _is_assistant(messages[end - 1]):
         end -= 1
@@ -130,44 +130,47 @@ def instruction_messages(
 _FIELDS = ("kind", "system", "instruction", "input", "output", "history", "messages", "chosen")
 
 
-def _fields(record: Any, content: dict | None = None) -> dict:
-    """The content fields of a Record, Row or dict, with `content` (fields about to be
-    written) laid over them."""
+def _field(record: Any, name: str, content: dict | None = None) -> Any:
+    """A content field of a Record, Row or dict, or of `content` (fields about to be
+    written) where it has it."""
+    if content and name in content:
+        return content[name]
     if isinstance(record, dict):
-        fields = {name: record.get(name) for name in _FIELDS}
-    else:
-        fields = {name: getattr(record, name, None) for name in _FIELDS}
-    fields.update(content or {})
-    return fields
+        return record.get(name)
+    return getattr(record, name, None)
+
+
+def _fields(record: Any, content: dict | None = None) -> dict:
+    return {name: _field(record, name, content) for name in _FIELDS}
 
 
 def is_instruction(record: Any) -> bool:
-    return _fields(record)["kind"] == "instruction"
+    return _field(record, "kind") == "instruction"
 
 
 def has_candidates(record: Any, content: dict | None = None) -> bool:
     """Whether the answer is a chosen candidate (and all of `messages` the prompt)."""
-    return bool(_fields(record, content)["chosen"])
+    return bool(_field(record, "chosen", content))
 
 
 def answer_run(record: Any, content: dict | None = None) -> list[dict]:
     """The assistant messages the record answers with ([] when it has no answer)."""
-    fields = _fields(record, content)
-    if fields["chosen"]:
-        return list(fields["chosen"])
-    if fields["kind"] == "instruction":
-        output = fields["output"]
+    chosen = _field(record, "chosen", content)
+    if chosen:
+        return list(chosen)
+    if _field(record, "kind", content) == "instruction":
+        output = _field(record, "output", content)
         return [] if output is None else [{"role": ASSISTANT, "content": output}]
-    return split(fields["messages"])[1]
+    return split(_field(record, "messages", content))[1]
 
 
 def prompt_of(record: Any, content: dict | None = None) -> list[dict]:
     """A conversation's messages before its answer (all of them for a record with
     candidates); the system prompt is not among them."""
-    fields = _fields(record, content)
-    if fields["chosen"]:
-        return list(fields["messages"] or [])
-    return split(fields["messages"])[0]
+    messages = _field(record, "messages", content) or []
+    if has_candidates(record, content):
+        return list(messages)
+    return split(messages)[0]
 
 
 def answer(record: Any, content: dict | None = None) -> dict | str | None:
@@ -185,9 +188,12 @@ def answer(record: Any, content: dict | None = None) -> dict | str | None:
 def tool_name(record: Any) -> str:
     """Name of the first tool the answer calls ("" for a text answer or none), as stored in
     `Record.tool_name` (at most 100 characters)."""
-    for name, _arguments in calls(merge(answer_run(record))):
-        if isinstance(name, str):
-            return name[:100]
+    for message in answer_run(record):  # the merged reply's calls, without parsing arguments
+        for call in (message.get("tool_calls") or ()) if isinstance(message, dict) else ():
+            function = call.get("function", call) if isinstance(call, dict) else None
+            name = function.get("name") if isinstance(function, dict) else None
+            if isinstance(name, str):
+                return name[:100]
     return ""
 
 

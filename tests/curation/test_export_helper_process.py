@@ -41,7 +41,9 @@ def data_dir(settings, tmp_path):
 def test_the_helper_process_writes_what_the_exporting_process_writes(
     project, shared_data, name, fmt
 ):
-    other = Project.objects.create(slug="other", name="other", task_kind=project.task_kind)
+    other = Project.objects.create(
+        slug="other", name="other", task_kind=project.task_kind, tools=project.tools
+    )
     for p in (project, other):
         import_file(p, shared_data / name, actor=None, status="accepted", dedup=False)
     here = create_snapshot(project, None, format_name=fmt, helper_process=False)
@@ -60,7 +62,9 @@ def test_the_helper_process_writes_what_the_exporting_process_writes(
 
 
 def test_a_second_export_in_the_helper_keeps_the_first_ones_splits(project, shared_data):
-    other = Project.objects.create(slug="other", name="other", task_kind=project.task_kind)
+    other = Project.objects.create(
+        slug="other", name="other", task_kind=project.task_kind, tools=project.tools
+    )
     snapshots = []
     for p, helper in ((project, False), (other, True)):
         import_file(p, shared_data / "alpaca_zh_demo.json", actor=None, status="accepted")
