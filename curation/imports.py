@@ -7,10 +7,12 @@ collect up to MAX_ERRORS errors for the report, and the transaction is rolled ba
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -26,6 +28,9 @@ from curation.rowprep import rows_and_errors
 BATCH = 2000
 MAX_ERRORS = 50
 PREVIEW_ROWS = 20
+#: The preview (a web request) reads no further than this: a file whose first rows are huge
+#: is previewed up to here, and its import reads the rest in the worker.
+PREVIEW_BYTES = 4 * 1024 * 1024
 DETECT_CHARS = 256 * 1024
 BULK_CACHE_KB = 65536
 #: Files this large are read in a helper process (below, its start-up is not worth it).
@@ -149,8 +154,7 @@ def _import_prepared(
     seen = set(project.records.values_list("content_hash", flat=True))
     hash_at, problems_at = rowprep.HASH_AT, rowprep.PROBLEMS_AT
     try:
-        with _bulk_load(), transaction.atomic():
-            writer = _Writer(project, status=status, source=source[:255])
+        with _bulk_load(), _staged(project, status=status, source=source[:255]) as writer:
             batch: list[tuple] = []
             for item in items:
                 report.read += 1
@@ -188,13 +192,16 @@ def _import_prepared(
                     hint="choose a file with at least one row",
                 )
             report.imported += writer.write(batch)
-            AuditEvent.objects.create(
-                actor=actor,
-                project=project,
-                action="import",
-                target=source[:255],
-                data={k: v for k, v in report.as_dict().items() if k not in ("skipped", "errors")},
-            )
+            with writer.publishing():
+                AuditEvent.objects.create(
+                    actor=actor,
+                    project=project,
+                    action="import",
+                    target=source[:255],
+                    data={
+                        k: v for k, v in report.as_dict().items() if k not in ("skipped", "errors")
+                    },
+                )
     except _Rollback:
         report.ok, report.imported = False, 0
         raise ImportFailed(report) from None
@@ -210,7 +217,9 @@ class _Writer:
     every record of this import shares, so a row is one tuple concatenation away.
     """
 
-    def __init__(self, project: Project, *, status: str, source: str) -> None:
+    def __init__(
+        self, project: Project, *, status: str, source: str, table: str | None = None
+    ) -> None:
         now = timezone.now()
         shared = {
             "project": project.pk,
@@ -232,11 +241,11 @@ class _Writer:
             f.get_db_prep_save(shared.get(f.name, f.get_default()), connection) for f in rest
         )
         ops = connection.ops
-        columns = ", ".join(ops.quote_name(f.column) for f in prepared + rest)
+        self.columns = columns = ", ".join(ops.quote_name(f.column) for f in prepared + rest)
         # The raw driver's own placeholder: this bypasses Django's cursor wrapper.
         placeholder = "?" if connection.vendor == "sqlite" else "%s"
         placeholders = ", ".join([placeholder] * (len(prepared) + len(rest)))
-        table = ops.quote_name(Record._meta.db_table)
+        table = table or ops.quote_name(Record._meta.db_table)
         self.sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
         connection.ensure_connection()
         self._raw = connection.connection
@@ -251,6 +260,78 @@ class _Writer:
         finally:
             cursor.close()
         return len(batch)
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """The rows are written in the import's own transaction: nothing left to do."""
+        yield
+
+
+class _StagedWriter(_Writer):
+    """SQLite: rows go to a TEMP table first, then into the record table in one short
+    transaction.
+
+    SQLite has one writer at a time. Writing 300k rows inside one transaction held the write
+    lock for the whole import (35-48 s on 336k Alpaca rows), past every other writer's busy
+    timeout: the worker exited with "database is locked" and requests failed. A TEMP table
+    lives in the connection's own temp database, so filling it takes no lock on the main
+    database; readers and writers go on meanwhile. `publishing` then copies it with one
+    INSERT ... SELECT inside a transaction, so the import is still all-or-nothing, and the
+    records become visible at once. A crash before that loses only the connection's temp table.
+    """
+
+    STAGE = "temp.tunedesk_import_stage"
+
+    def __init__(self, project: Project, *, status: str, source: str) -> None:
+        table = connection.ops.quote_name(Record._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.STAGE}")
+            cursor.execute(f"CREATE TABLE {self.STAGE} AS SELECT * FROM {table} WHERE 0")
+        super().__init__(project, status=status, source=source, table=self.STAGE)
+        self.record_table = table
+
+    def write(self, batch: list[tuple]) -> int:
+        if not batch:
+            return 0
+        # A deferred transaction over the temp table only: one commit per batch, and no lock
+        # on the main database (Django's own transactions begin IMMEDIATE, which would take it).
+        self._raw.execute("BEGIN DEFERRED")
+        try:
+            super().write(batch)
+        except BaseException:
+            self._raw.execute("ROLLBACK")
+            raise
+        self._raw.execute("COMMIT")
+        return len(batch)
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {self.record_table} ({self.columns}) "
+                    f"SELECT {self.columns} FROM {self.STAGE}"
+                )
+            yield
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.STAGE}")
+
+
+@contextmanager
+def _staged(project: Project, *, status: str, source: str) -> Iterator[_Writer]:
+    """The import's writer: staged outside the write lock on SQLite (unless the caller
+    already holds a transaction), else one transaction around all the INSERTs."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic():
+            yield _Writer(project, status=status, source=source)
+        return
+    writer = _StagedWriter(project, status=status, source=source)
+    try:
+        yield writer
+    finally:
+        writer.drop()
 
 
 @contextmanager
@@ -309,6 +390,28 @@ class Preview:
     task_kind: str
     rows: list[Row]
     errors: list[dict]
+    #: The preview stopped here (bytes) because the rows so far filled PREVIEW_BYTES; 0 when
+    #: it read as far as it needed.
+    cut_at: int = 0
+
+
+class _Budget(io.RawIOBase):
+    """A binary file that ends after `limit` bytes; `cut` says the real file goes on."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        self.raw, self.left, self.cut = raw, limit, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.left <= 0:
+            self.cut = self.cut or bool(self.raw.read(1))
+            return 0
+        data = self.raw.read(min(len(buffer), self.left))
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _detect(path: Path, format_name: str | None) -> tuple[str, bool, str]:
@@ -354,16 +457,24 @@ def preview_file(
     name, detected, reason = _detect(path, format_name)
     rows: list[Row] = []
     errors: list[dict] = []
-    with jsonio.open_text(path) as text:
-        for item in rows_and_errors(text, name, mapping=mapping):
-            if isinstance(item, FormatError):
-                errors.append(_error_dict(item))
+    with open(path, "rb") as raw:
+        budget = _Budget(raw, PREVIEW_BYTES)
+        with jsonio.open_text(io.BufferedReader(budget)) as text:
+            for item in rows_and_errors(text, name, mapping=mapping):
+                if isinstance(item, FormatError):
+                    if budget.cut:
+                        break  # the cut's doing, not the file's
+                    errors.append(_error_dict(item))
+                else:
+                    rows.append(item)
+                if len(rows) + len(errors) >= limit:
+                    break
             else:
-                rows.append(item)
-            if len(rows) + len(errors) >= limit:
-                break
+                if budget.cut and rows:
+                    rows.pop()  # read up to the cut: the last row may be cut short
     kind = task_kind_of(rows[0]) if rows else ""
-    return Preview(name, detected, reason, kind, rows, errors)
+    cut_short = budget.cut and len(rows) + len(errors) < limit
+    return Preview(name, detected, reason, kind, rows, errors, PREVIEW_BYTES if cut_short else 0)
 
 
 def import_file(
