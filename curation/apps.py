@@ -21,5 +21,10 @@ class CurationConfig(AppConfig):
 
     def ready(self) -> None:
         from core.tokens import token_changed
+        from curation.uploads import sweep_uploads
+        from jobs.services import register_sweep
+        from jobs.tasks import register_handler
 
         token_changed.connect(audit_token_change, dispatch_uid="curation.audit_token_change")
+        register_handler("import", "curation.uploads.run_import_job")
+        register_sweep(sweep_uploads)

@@ -1,67 +1,28 @@
 """Data in and out in the browser: upload → preview → import (with progress) → report;
 export snapshots and their downloads; the near-duplicates review page.
 
-An upload is kept under UPLOAD_DIR/<project>/<token>/ with a small state.json (the options,
-then the progress and the report), so the preview, the import and the report are separate
-requests. Files over BACKGROUND_BYTES are imported in a background thread that updates
-state.json after each batch; the status fragment polls it. The import is one transaction
-either way, so a crash mid-way leaves the project as it was.
+Uploads are kept, previewed and imported by curation.uploads: a large file's import is a
+job the db_worker runs (no thread here), and the status fragment polls its state.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-import shutil
-import threading
-from pathlib import Path
-
-from django.conf import settings
-from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import CurationError
-from curation import dedup, exports, imports, selectors, shown
+from core.errors import CurationError, NotFound
+from curation import dedup, exports, selectors, shown, uploads
 from curation.formats import FORMATS
-from curation.models import ExportSnapshot, Project, Record, Role
-
-BACKGROUND_BYTES = 5 * 1024 * 1024
-_TOKEN = re.compile(r"^[0-9a-f]{16}$")
-_SAFE_NAME = re.compile(r"[^\w.\-]+")
+from curation.models import ExportSnapshot, Record, Role
 
 
 def _readable_formats() -> list[str]:
     return [name for name, m in FORMATS.items() if "read" in m.CAPABILITIES]
 
 
-def _upload_dir(project: Project, token: str) -> Path:
-    if not _TOKEN.match(token):
-        raise Http404(_("No such upload."))
-    return Path(settings.UPLOAD_DIR) / project.slug / token
-
-
-def _state(project: Project, token: str, user) -> tuple[Path, dict]:
-    folder = _upload_dir(project, token)
-    try:
-        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Http404(_("No such upload.")) from None
-    if state["user"] != user.pk:
-        raise Http404(_("No such upload."))
-    return folder, state
-
-
-def _save_state(folder: Path, state: dict) -> None:
-    tmp = folder / "state.json.tmp"
-    tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(folder / "state.json")
-
-
-def _import_context(project: Project, **extra) -> dict:
+def _import_context(project, **extra) -> dict:
     return {
         "project": project,
         "formats": _readable_formats(),
@@ -86,28 +47,13 @@ def import_page(request: HttpRequest, slug: str) -> HttpResponse:
     if upload is None:
         context = _import_context(project, error=CurationError(_("Choose a file to import.")))
         return render(request, "curation/data/import.html", context, status=400)
-    token = secrets.token_hex(8)
-    folder = _upload_dir(project, token)
-    folder.mkdir(parents=True)
-    path = folder / (_SAFE_NAME.sub("_", Path(upload.name).name) or "upload")
-    with open(path, "wb") as f:
-        for chunk in upload.chunks():
-            f.write(chunk)
     try:
-        preview = imports.preview_file(path, options["format"] or None)
+        token, preview = uploads.keep_upload(project, request.user, upload, options)
     except CurationError as e:
-        shutil.rmtree(folder, ignore_errors=True)
-        context = _import_context(project, error=e, options=options, failed_report=_report_of(e))
+        failed = uploads.report_of(e)
+        context = _import_context(project, error=e, options=options, failed_report=failed)
         return render(request, "curation/data/import.html", context, status=e.status)
-    state = {
-        "user": request.user.pk,
-        "file": path.name,
-        "size": path.stat().st_size,
-        **options,
-        "format": preview.format,
-        "state": "uploaded",
-    }
-    _save_state(folder, state)
+    state = uploads.upload_state(project, token, request.user)[1]
     context = _import_context(
         project,
         preview=preview,
@@ -118,70 +64,23 @@ def import_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "curation/data/import.html", context)
 
 
-def _report_of(error: CurationError) -> dict | None:
-    report = getattr(error, "report", None)
-    return report.as_dict() if report else None
-
-
-def _run_import(project: Project, user, folder: Path, state: dict) -> None:
-    state = dict(state, state="running", fraction=0.0, rows=0)
-    _save_state(folder, state)
-
-    def progress(fraction: float, rows: int) -> None:
-        _save_state(folder, dict(state, fraction=round(fraction, 3), rows=rows))
-
+def _upload_or_404(call, *args):
     try:
-        report = imports.import_file(
-            project,
-            folder / state["file"],
-            actor=user,
-            format_name=state["format"],
-            skip_bad=state["skip_bad"],
-            dedup=not state["keep_duplicates"],
-            status=state["status"],
-            on_progress=progress,
-        )
-    except CurationError as e:
-        state.update(state="failed", error=e.as_dict(), report=_report_of(e))
-    except Exception as e:  # a bug must still end the progress bar, with its message
-        state.update(state="failed", error={"message": str(e), "hint": "", "code": "error"})
-        _save_state(folder, state)
-        raise
-    else:
-        state.update(state="done", fraction=1.0, report=report.as_dict())
-    _save_state(folder, state)
-    (folder / state["file"]).unlink(missing_ok=True)
-
-
-def _in_background(project: Project, user, folder: Path, state: dict) -> None:
-    try:
-        _run_import(project, user, folder, state)
-    finally:
-        connection.close()
+        return call(*args)
+    except NotFound:
+        raise Http404(_("No such upload.")) from None
 
 
 @require_POST
 def import_confirm(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     project = selectors.project_for(request.user, slug, role=Role.ENGINEER)
-    folder, state = _state(project, token, request.user)
-    if state["state"] == "uploaded":
-        if state["size"] > BACKGROUND_BYTES:
-            state["state"] = "running"
-            _save_state(folder, state)
-            threading.Thread(
-                target=_in_background,
-                args=(project, request.user, folder, state),
-                name=f"import-{token}",
-                daemon=True,
-            ).start()
-        else:
-            _run_import(project, request.user, folder, state)
+    _upload_or_404(uploads.confirm_upload, project, token, request.user)
     return import_status(request, slug, token)
 
 
 def import_status(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     project = selectors.project_for(request.user, slug, role=Role.ENGINEER)
-    _, state = _state(project, token, request.user)
+    state = _upload_or_404(uploads.upload_state, project, token, request.user)[1]
     context = _import_context(project, token=token, state=state)
     if request.htmx:
         return render(request, "curation/data/import.html#import-status", context)
