@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -102,13 +104,36 @@ def user_for_key(key: str) -> AbstractBaseUser | None:
 
 
 def _touch(token: ApiToken) -> None:
+    """Note when the token was last used: at most once a LAST_USED_EVERY, and never at the
+    cost of the request. On SQLite the write does not wait for a lock another writer holds
+    (a long import, say): the request goes on and a later one writes the time."""
     now = timezone.now()
     if token.last_used and now - token.last_used < LAST_USED_EVERY:
         return
-    # The condition repeats in the UPDATE so concurrent requests write once between them.
-    ApiToken.objects.filter(
-        Q(last_used__isnull=True) | Q(last_used__lte=now - LAST_USED_EVERY), pk=token.pk
-    ).update(last_used=now)
+    try:
+        with _no_lock_wait(), transaction.atomic():
+            # The condition repeats in the UPDATE so concurrent requests write once between them.
+            ApiToken.objects.filter(
+                Q(last_used__isnull=True) | Q(last_used__lte=now - LAST_USED_EVERY), pk=token.pk
+            ).update(last_used=now)
+    except DatabaseError:
+        pass  # busy: last_used is a hint, not worth failing a read for
+
+
+@contextmanager
+def _no_lock_wait() -> Iterator[None]:
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        before = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {before}")
 
 
 def _audit(actor, action: str, token: ApiToken) -> None:

@@ -268,3 +268,21 @@ def test_the_migration_moves_plaintext_keys_to_digests_and_drops_the_table(peopl
     assert "authtoken_token" not in connection.introspection.table_names()
     assert _script(key).get("/api/projects/").status_code == 200
     assert migration.move_keys(connection, ApiToken) == 0  # no table: nothing to do
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_never_waits_on_the_write_lock_to_note_last_used(people):
+    import sqlite3
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's single writer")
+    token, key = tokens.issue_token(people["engineer"], name="reader")
+    lock = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds the lock (a long import, say)
+    try:
+        assert tokens.user_for_key(key) == people["engineer"]  # waited 20 s, then failed, before
+    finally:
+        lock.execute("ROLLBACK")
+    assert ApiToken.objects.get(pk=token.pk).last_used is None  # a later request writes it
+    tokens.user_for_key(key)
+    assert ApiToken.objects.get(pk=token.pk).last_used is not None
