@@ -102,8 +102,11 @@ def env_dir(name: str, default: Path, environ: Mapping[str, str] = os.environ) -
     return path.resolve()
 
 
-def database_config(url: str | None, *, sqlite_path: Path) -> dict:
-    """DATABASE_URL (PostgreSQL or SQLite) or the embedded SQLite file under the data dir."""
+def database_config(url: str | None, *, sqlite_path: Path, sqlite_timeout: float = 20) -> dict:
+    """DATABASE_URL (PostgreSQL or SQLite) or the embedded SQLite file under the data dir.
+
+    `sqlite_timeout`: how long a SQLite writer waits for the write lock before "database is
+    locked"."""
     import dj_database_url
 
     if not url:
@@ -117,7 +120,7 @@ def database_config(url: str | None, *, sqlite_path: Path) -> dict:
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                 ),
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                "timeout": sqlite_timeout,
             },
             # A file, not memory: tests start real db_worker and server processes that must
             # see the same test database.
@@ -142,7 +145,7 @@ def database_config(url: str | None, *, sqlite_path: Path) -> dict:
         config["OPTIONS"] = {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
+            "timeout": sqlite_timeout,
         }
         name = Path(config["NAME"])
         config["TEST"] = {"NAME": str(name.with_name("test-" + name.name))}

@@ -113,7 +113,9 @@ TEMPLATES = [
 
 DATABASES = {
     "default": database_config(
-        os.environ.get("DATABASE_URL"), sqlite_path=DATA_DIR / "tunedesk.sqlite3"
+        os.environ.get("DATABASE_URL"),
+        sqlite_path=DATA_DIR / "tunedesk.sqlite3",
+        sqlite_timeout=env_float("TUNEDESK_SQLITE_BUSY_TIMEOUT", 20.0),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
