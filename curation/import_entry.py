@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    import logging
+
     from django.contrib.auth import get_user_model
 
     from core.errors import CurationError
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from curation.models import Project
     from jobs.progress import ProgressWriter, write_result
 
+    log = logging.getLogger("curation.imports")  # into job.log: how long publishing took
+    log.addHandler(logging.StreamHandler(sys.stdout))
+    log.setLevel(logging.INFO)
     config_path = Path(argv[0])
     workdir = config_path.parent
     config = json.loads(config_path.read_text(encoding="utf-8"))

@@ -8,6 +8,8 @@ collect up to MAX_ERRORS errors for the report, and the transaction is rolled ba
 from __future__ import annotations
 
 import io
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -24,6 +26,8 @@ from curation.formats import jsonio
 from curation.formats.base import FormatError, Row
 from curation.models import AuditEvent, Project, Record
 from curation.rowprep import rows_and_errors
+
+logger = logging.getLogger(__name__)
 
 BATCH = 2000
 MAX_ERRORS = 50
@@ -306,13 +310,17 @@ class _StagedWriter(_Writer):
 
     @contextmanager
     def publishing(self) -> Iterator[None]:
+        started = time.monotonic()
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {self.record_table} ({self.columns}) "
                     f"SELECT {self.columns} FROM {self.STAGE}"
                 )
+                rows = cursor.rowcount
             yield
+        # How long other writers waited on this import: the figure to watch on big files.
+        logger.info("published %d staged rows in %.1f s", rows, time.monotonic() - started)
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
