@@ -18,9 +18,6 @@ PACKAGES = ("config", "core", "jobs", "curation", "training", "api")
 LAYERS = {"config": 0, "core": 0, "jobs": 0, "curation": 1, "training": 2}
 DOOR = 3
 NAMES = {0: "shared (core, jobs, config.env/settings)", 1: "curation", 2: "training", 3: "a door"}
-#: Imports against the direction that another change in flight removes (issue 14 moves a
-#: record's messages into curation). Remove the entry when it lands.
-PENDING = {("curation.rows", "training.prompting.instruction_messages")}
 
 
 def is_door(module: str) -> bool:
@@ -86,7 +83,7 @@ def violations_in(path: Path) -> list[str]:
     bad = []
     for line, target in imports_of(path):
         target_layer = layer_of(target)
-        if target_layer is not None and target_layer > own and (source, target) not in PENDING:
+        if target_layer is not None and target_layer > own:
             bad.append(
                 f"{path.relative_to(ROOT)}:{line} {source} ({NAMES[own]}) imports {target} "
                 f"({NAMES[target_layer]})"
