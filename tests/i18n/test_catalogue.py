@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SOURCES = ("api", "config", "core", "jobs", "curation", "training", "templates", "locale", "manage.py")
+SOURCES = (
+    "api",
+    "config",
+    "core",
+    "jobs",
+    "curation",
+    "training",
+    "templates",
+    "locale",
+    "manage.py",
+)
 
 
 def parse_po(text: str) -> dict[str, tuple[str, bool]]:
