@@ -136,6 +136,25 @@ def test_upload_correct_review_export_on_the_glaive_file(project, people, pages,
     record.refresh_from_db()
     assert record.status == S.ACCEPTED
 
+    # Writing a better answer on a conversation drops its chosen answer: said on screen.
+    conversation = next(
+        r for r in project.records.order_by("id") if answers.editor_kind(r) == answers.CONVERSATION
+    )
+    anna.goto(f"/r/{conversation.pk}/")
+    expect(anna.locator("#chosen-dropped")).to_be_hidden()
+    anna.locator("#new-answer").fill("好的。")
+    expect(anna.locator("#chosen-dropped")).to_be_visible()
+    expect(anna.locator(".candidate.dropping")).to_have_count(1)
+
+    # Pages on the way: the records list (draft and updated columns), the history opened
+    # directly, the annotator's queue.
+    rita.goto(f"/p/{slug}/records/")
+    expect(rita.locator("table.records")).to_contain_text("Updated")
+    rita.goto(f"/r/{record.pk}/history/")
+    expect(rita.locator("h2")).to_contain_text(f"History of #{record.pk}")
+    anna.goto(f"/p/{slug}/queue/")
+    expect(anna.locator("#take-next")).to_be_visible()
+
     # --- the engineer exports sharegpt with tools.
     emil.goto(f"/p/{slug}/data/export/")
     emil.select_option("select[name=format]", "sharegpt")
@@ -201,4 +220,31 @@ def test_a_reply_with_text_and_a_call_shows_both_and_stores_both_as_edited(proje
     stored = record.messages[-1]
     assert stored["content"] == "马上帮您查"
     assert stored["tool_calls"][0]["function"]["name"] == "check_stock"
+    assert pages.problems == []
+
+
+def test_after_a_send_back_the_next_record_does_not_keep_the_comment_focused(
+    project, people, pages
+):
+    """htmx puts the focus back on the element with the same id after a swap: the next
+    record's comment box held it, and "a" typed an a instead of accepting."""
+    answer = call("check_stock", {"product": "T恤"})
+    first, second = (
+        tool_record(
+            project, text=t, answer=answer, status=S.SUBMITTED, submitted_by=people["annotator"]
+        )
+        for t in ("T恤还有吗？", "裤子还有吗？")
+    )
+    rita = pages("rita")
+    rita.goto(f"/r/{first.pk}/review/")
+    rita.keyboard.press("b")
+    expect(rita.locator("#comment")).to_be_focused()
+    rita.keyboard.type("商品名写错了")
+    rita.keyboard.press("Control+Enter")
+    expect(rita.locator("#review")).to_have_attribute("data-record", str(second.pk))
+    expect(rita.locator("#comment")).not_to_be_focused()
+    rita.keyboard.press("a")
+    expect(rita.locator(".messages")).to_contain_text(f"Accepted #{second.pk}")
+    second.refresh_from_db()
+    assert second.status == S.ACCEPTED and not second.review_comment
     assert pages.problems == []
