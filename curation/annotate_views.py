@@ -467,6 +467,9 @@ def review_context(request: HttpRequest, record: Record) -> dict:
         before, after = (_text_beside_calls(a) for a in (baseline, final))
         segments = record_content.diff_segments(before, after) if before or after else []
         context["text_segments"] = segments
+        # The table compares the first call; with more calls, the whole answer is diffed.
+        if max(len(record_content.calls(a)) for a in (baseline, final)) > 1:
+            context["text_segments"], context["every_call"] = context["segments"], True
     return context
 
 

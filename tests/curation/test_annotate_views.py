@@ -251,6 +251,17 @@ def test_review_shows_the_text_beside_a_call_and_calls_and_results_in_the_prompt
     assert 'class="change-same"' in html  # the imported call, unchanged: amount and quantity
 
 
+def test_review_of_a_reply_with_two_calls_shows_the_second_one_too(shop, people, client_for):
+    first = call("check_stock", {"product": "T恤"})
+    second = call("check_stock", {"product": "裤子"})["tool_calls"][0]
+    record = tool_record(shop, text="T恤和裤子还有吗？", answer=first, status=S.SUBMITTED)
+    record.messages[-1]["tool_calls"].append(second)
+    record.save()
+    html = client_for("reviewer").get(reverse("curation:review_record", args=[record.pk]))
+    html = html.content.decode()
+    assert "every call" in html and "裤子" in html
+
+
 def test_records_list_filters_and_pages(shop, client_for):
     tool_record(shop, text="发优惠券")
     tool_record(shop, text="查库存")
