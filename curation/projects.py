@@ -21,7 +21,7 @@ from curation import imports
 from curation.models import AuditEvent, Membership, Project, Record, Role
 from curation.rowprep import content_hash, row_content, tool_problems
 from curation.rows import record_to_row
-from curation.toolcheck import ToolError, check_tool_definitions, openai_tool
+from curation.toolcheck import ToolError, check_tool_calls, check_tool_definitions, openai_tool
 
 #: Lower-case letters, digits, - and _, starting and ending with a letter or digit. Slugs name
 #: folders (uploads, exports), so nothing that could climb out of one ("../../x") gets in.
@@ -310,6 +310,14 @@ def _problems(record: Record, tools: list) -> list[dict]:
     return tool_problems(record_to_row(record), tools)
 
 
+def _worded(record: Record, tools: list) -> str:
+    """The record's first tool-call problem as the editor words it, in the user's language."""
+    from curation.answers import _describe  # the editor's wording: one place for it
+
+    found = check_tool_calls(record_to_row(record), record.tools or tools)
+    return " ".join(_describe(found[0])) if found else ""
+
+
 @dataclass
 class ToolChange:
     """What saving `tools` would do to the project's records."""
@@ -337,7 +345,7 @@ def tool_change(project: Project, tools: list, *, limit: int = 20) -> ToolChange
                     {
                         "id": record.pk,
                         "preview": record.preview(60),
-                        "problem": problems[0]["message"],
+                        "problem": _worded(record, tools) or problems[0]["message"],
                     }
                 )
     return change

@@ -98,7 +98,7 @@ def _tool_cards(tools: list, keep: set[int] | None = None) -> list[dict]:
     ]
 
 
-def _new_context(request: HttpRequest, **extra) -> dict:
+def _new_context(**extra) -> dict:
     return {
         "task_kinds": Project.TaskKind.choices,
         "languages": settings.LANGUAGES,
@@ -118,14 +118,14 @@ def project_new(request: HttpRequest) -> HttpResponse:
     except CurationError as e:
         raise PermissionDenied(f"{e.message} {e.hint}") from None
     if request.method == "GET":
-        return render(request, "curation/setup/new.html", _new_context(request))
+        return render(request, "curation/setup/new.html", _new_context())
     post = request.POST
     values = {
         k: post.get(k, "")
         for k in ("slug", "name", "task_kind", "language", "system_prompt", "format", "token")
     }
     values["use_project_tools"] = post.get("use_project_tools") == "on"
-    context = _new_context(request, values=values)
+    context = _new_context(values=values)
     if post.get("action") == "preview" or request.FILES.get("file"):
         return _propose(request, context)
     tools, json_errors = _proposed_tools(post)

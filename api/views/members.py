@@ -41,7 +41,7 @@ ToolChangeSerializer = inline_serializer(
 )
 
 
-def _member(request: Request, project, username: str):
+def _member(project, username: str):
     user = None
     if "\x00" not in username:  # PostgreSQL refuses NUL in a query
         user = get_user_model().objects.filter(username=username).first()
@@ -96,7 +96,7 @@ class MemberDetail(ApiView):
     )
     def patch(self, request: Request, slug: str, username: str) -> Response:
         project = permissions.project(request, slug, Role.ENGINEER)
-        user = _member(request, project, username)
+        user = _member(project, username)
         data = self.body(MemberRoleSerializer)
         membership = members.change_role(project, request.user, user, role=data["role"])
         return Response(MemberSerializer(membership).data)
@@ -113,7 +113,7 @@ class MemberDetail(ApiView):
     )
     def delete(self, request: Request, slug: str, username: str) -> Response:
         project = permissions.project(request, slug, Role.ENGINEER)
-        user = _member(request, project, username)
+        user = _member(project, username)
         return Response({"released": members.remove_member(project, request.user, user)})
 
 
