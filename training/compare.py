@@ -722,8 +722,7 @@ def settings_lines(report: dict) -> list[str]:
                     "%(name)s: LoRA adapter %(how)s for inference (greedy answers the same, "
                     "merged and unmerged, on %(same)s of %(checked)s checked examples)."
                 )
-                % {"name": c["name"], "how": ran["adapter"]}
-                | check
+                % ({"name": c["name"], "how": ran["adapter"]} | check)
             )
         if ran.get("probe_cache"):
             lines.append(

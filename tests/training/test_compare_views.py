@@ -75,6 +75,14 @@ def test_engineers_launch_a_comparison_of_a_run(run, client_for):
     assert comparison.job.params["limit"] == 2 and comparison.job.kind == "compare"
 
 
+def test_the_report_says_how_it_ran_and_where_a_requests_time_goes(finished, client_for):
+    page = client_for("engineer").get(url("comparison", finished)).content.decode()
+    assert "tuned: LoRA adapter merged for inference" in page
+    assert re.search(r"base: \d+ of \d+ requests timed alone gave the same answer", page)
+    assert "time goes (one request at a time)" in page and "tuned against base" in page
+    assert "probe answers miss" in page or "probe answers hit" in page
+
+
 def test_the_launch_form_offers_the_row_limit_and_the_probe_toggle(run, client_for):
     # seen: "test rows = 8" from the page ran 96 generations, the probe could not be turned off
     client = client_for("engineer")
