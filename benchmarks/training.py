@@ -462,7 +462,7 @@ def main() -> None:
                     f"  {achieved:6.1f} GFLOP/s = {100 * achieved / peak[precision]:4.1f} % of"
                     f" {precision} peak  loss {result['train_loss']:.4f}"
                     f"  (wall {result['wall_seconds']:.0f} s, peak RSS {result['peak_rss_mb']:.0f}"
-                    f" MB)  {load()}"
+                    f" MB, loop CPU {result['train_cpu_seconds']:.0f} s)  {load()}"
                 )
                 if result.get("packing") and result["computed_tokens"] < tokens:
                     done = executed_flops(config, encoded, 16, trained) / seconds / 1e9

@@ -615,6 +615,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     step_losses: list[float] = []
     eval_loss = None
     started = time.perf_counter()
+    cpu_started = time.process_time()  # this process's CPU time: steadier on a busy machine
     while step < total:
         batches = length_grouped_batches(
             train.lengths, cfg.batch_size, seed=cfg.seed + epoch, grouping=cfg.grouping
@@ -666,19 +667,22 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
                 eta_s=round(train_seconds / step * (total - step), 1),
             )
             if cfg.eval_every_steps and step % cfg.eval_every_steps == 0 and step < total:
-                paused = time.perf_counter()
+                paused, cpu_paused = time.perf_counter(), time.process_time()
                 evaluating("evaluate")
                 eval_loss = evaluate()
                 started += time.perf_counter() - paused  # eval time is not training time
+                cpu_started += time.process_time() - cpu_paused
                 progress.write(step=step, eval_loss=eval_loss, done=step, total=total)
         epoch += 1
         if step < total and not cfg.eval_every_steps:
-            paused = time.perf_counter()
+            paused, cpu_paused = time.perf_counter(), time.process_time()
             evaluating("evaluate")
             eval_loss = evaluate()
             started += time.perf_counter() - paused
+            cpu_started += time.process_time() - cpu_paused
             progress.write(step=step, epoch=epoch, eval_loss=eval_loss, done=step, total=total)
     train_seconds = time.perf_counter() - started
+    train_cpu_seconds = time.process_time() - cpu_started
     evaluating("final_evaluation")
     eval_loss = evaluate()
     progress.write(phase="save", step=step, eval_loss=eval_loss, eta_s=None, done=step, total=total)
@@ -688,6 +692,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         "train_loss": sum(last) / len(last),
         "eval_loss": eval_loss,
         "train_seconds": round(train_seconds, 3),
+        "train_cpu_seconds": round(train_cpu_seconds, 3),
         "tokens_per_second": round(real * world / train_seconds, 1) if train_seconds else None,
         "rows_per_second": round(rows_seen / train_seconds, 3) if train_seconds else None,
         "real_token_share": round(real / padded, 4) if padded else None,
