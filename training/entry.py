@@ -308,6 +308,9 @@ def collate(encoded: Encoded, batch: list[int], pad_id: int) -> dict:
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+MIN_SHARED_PREFIX = 32  # tokens; below it rows are packed side by side, nothing shared
+
+
 @dataclass
 class Pack:
     """A batch's rows end to end in one sequence, without padding.
@@ -345,6 +348,8 @@ def pack(encoded: Encoded, batch: list[int]) -> Pack:
         first = rows[0]
         while prefix < limit and all(r[prefix] == first[prefix] for r in rows):
             prefix += 1
+        if prefix < MIN_SHARED_PREFIX:  # "<|im_start|>user\n": not worth a masked call
+            prefix = 0
     ids, positions, spans, head, targets = list(rows[0][:prefix]), list(range(prefix)), [], [], []
     for i, row in zip(batch, rows, strict=True):
         start = len(ids)
