@@ -10,6 +10,7 @@ from curation.models import (
     Draft,
     ExportSnapshot,
     GuidelineVersion,
+    LoginThrottle,
     Membership,
     Project,
     Record,
@@ -234,3 +235,19 @@ class GuidelineVersionAdmin(admin.ModelAdmin):
 class WorkInProgressAdmin(admin.ModelAdmin):
     list_display = ["record", "user", "base_version", "updated_at"]
     raw_id_fields = ["record"]
+
+
+@admin.register(LoginThrottle)
+class LoginThrottleAdmin(admin.ModelAdmin):
+    """Failed-login counts: an operator reads who is being guessed at and deletes a row to lift
+    a lock-out at once; rows are written only by the login views (config/security.py)."""
+
+    list_display = ["key", "failures", "window_start"]
+    search_fields = ["key"]
+    readonly_fields = ["key", "failures", "window_start"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
