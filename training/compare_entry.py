@@ -148,13 +148,17 @@ class Progress(ProgressWriter):
         #: contender's phases of the same kind)
         self.pace: dict[str, float] = {}
 
-    def phase(self, name: str, total: int = 0, **figures: Any) -> None:
+    def phase(self, name: str, total: int = 0, *, extra: bool = False, **figures: Any) -> None:
+        """Start phase `name` of `total` answers: the next of that name in the plan, or, with
+        `extra`, one the plan did not foresee (its answers are added to the total)."""
         if self.phase_done and self.figures.get("phase") not in (None, "load"):
             elapsed = time.perf_counter() - self.phase_started
             self.pace[self.figures["phase"]] = elapsed / self.phase_done
         self.figures = {"phase": name, **figures}
         planned = [n for n, _ in self.plan]
-        if name in planned:  # phases planned but skipped (a cached probe) drop out
+        if extra:
+            self.total += total
+        elif name in planned:  # phases planned but skipped (a cached probe) drop out
             del self.plan[: planned.index(name) + 1]
         self.phase_started = time.perf_counter()
         self.phase_done, self.phase_total = 0, total
@@ -356,7 +360,7 @@ def answer_contender(
             model, tokenizer = load_contender(
                 contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False
             )
-            progress.phase("test", len(examples), contender=name, unmerged=True)
+            progress.phase("test", len(examples), extra=True, contender=name, unmerged=True)
             started = time.perf_counter()
             generations = generate(
                 model,

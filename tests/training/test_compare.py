@@ -329,6 +329,9 @@ def test_progress_names_the_phase_and_waits_for_a_pace_before_an_eta(tmp_path):
     assert progress.eta_total() == pytest.approx(4 * 2.5, abs=1)  # its test phase to come
     progress.phase("test", 4, contender="tuned")  # the same kind of phase has a pace now
     assert progress.eta() == pytest.approx(10.0, abs=1)
+    # answering again unmerged (the merge changed an answer) adds to the total, not the plan
+    progress.phase("test", 4, extra=True, contender="tuned", unmerged=True)
+    assert progress.total == 14 and progress.plan == []
 
 
 def test_a_base_models_probe_answers_are_cached(tiny, tiny_model_dir, tmp_path):
