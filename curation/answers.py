@@ -80,14 +80,14 @@ def tool_state(message: dict | None) -> dict:
     calls = message.get("tool_calls") or []
     if calls:
         call = calls[0]
-        arguments = record_content.arguments_of(call)
+        name, arguments = record_content.call_parts(call)
         return {
             "mode": MODE_TOOL,
-            "tool": (call.get("function") or {}).get("name", ""),
+            "tool": name or "",
             "arguments_json": arguments if isinstance(arguments, str) else pretty(arguments),
             "content": message.get("content") or "",
             "call_id": call.get("id", ""),
-            "arguments_as_text": isinstance((call.get("function") or {}).get("arguments"), str),
+            "arguments_as_text": isinstance(call.get("function", call).get("arguments"), str),
         }
     text = message.get("content") or ""
     return {"mode": _text_mode(text), "tool": "", "arguments_json": "{}", "content": text}
@@ -290,9 +290,8 @@ def label_of(answer: dict | str | None, *, mode: str = "") -> tuple[str, dict | 
         return LABEL_TEXT, None
     calls = answer.get("tool_calls") or []
     if calls:
-        arguments = record_content.arguments_of(calls[0])
-        name = (calls[0].get("function") or {}).get("name", "")
-        return name, arguments if isinstance(arguments, dict) else {"(raw)": arguments}
+        name, arguments = record_content.call_parts(calls[0])
+        return name or "", arguments if isinstance(arguments, dict) else {"(raw)": arguments}
     if mode == MODE_CLARIFY or (
         not mode and _text_mode(answer.get("content") or "") == MODE_CLARIFY
     ):

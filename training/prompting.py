@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from curation.record_content import call_parts
+
 ToolStyle = Literal["auto", "system", "native", "none"]
 Mode = Literal["auto", "chat", "template"]
 
@@ -336,7 +338,7 @@ def _convert(messages: list[dict], *, native_tools: bool, trainable: bool) -> li
 
 
 def _assistant(m: dict, *, native_tools: bool) -> dict:
-    calls = [_call_parts(call) for call in m.get("tool_calls") or []]
+    calls = [(n or "", a) for n, a in map(call_parts, m.get("tool_calls") or [])]
     content = m.get("content") or ""
     if native_tools:
         entry = {"role": "assistant", "content": content}
@@ -347,17 +349,6 @@ def _assistant(m: dict, *, native_tools: bool) -> dict:
         return entry
     parts = ([content] if content else []) + [tool_call_text(n, a) for n, a in calls]
     return {"role": "assistant", "content": "\n".join(parts)}
-
-
-def _call_parts(call: dict) -> tuple[str, Any]:
-    function = call.get("function", call)
-    arguments = function.get("arguments", {})
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            pass  # shown as the model would have to write it
-    return function.get("name", ""), arguments
 
 
 def _content_text(content: Any) -> str:

@@ -34,14 +34,14 @@ ARGUMENTS = st.dictionaries(
 
 @st.composite
 def call(draw) -> dict:
-    return {
-        "id": f"call_{draw(st.integers(0, 99))}",
-        "type": "function",
-        "function": {
-            "name": draw(st.sampled_from(NAMES)),
-            "arguments": json.dumps(draw(ARGUMENTS), ensure_ascii=False),
-        },
+    """A tool call in the OpenAI shape, or (as some files write it) bare."""
+    function = {
+        "name": draw(st.sampled_from(NAMES)),
+        "arguments": json.dumps(draw(ARGUMENTS), ensure_ascii=False),
     }
+    if draw(st.booleans()):
+        return function
+    return {"id": f"call_{draw(st.integers(0, 99))}", "type": "function", "function": function}
 
 
 CALLS = st.lists(call(), min_size=1, max_size=2)
