@@ -16,7 +16,8 @@ the peak being the best of a matmul microbenchmark at the model's own shapes (57
 576x576, 1536x576, 576x49152, the LoRA r=16 shapes), fp32 and bf16, measured in the same run.
 
     .venv/bin/python benchmarks/training.py [--workload alpaca,tools] [--precision fp32,bf16]
-        [--rows N] [--tool-rows N] [--profile] [--peer llamafactory] [--set key=value ...]
+        [--rows N] [--tool-rows N] [--profile | --profile-only] [--peer llamafactory]
+        [--set key=value ...]
 
 --profile adds a torch.profiler breakdown of one epoch by kind of work (run in this process
   through the same child code). --set overrides a RunConfig field for Tunedesk (e.g.
@@ -410,6 +411,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=64, help="alpaca rows")
     parser.add_argument("--tool-rows", type=int, default=16, help="tool-calling rows")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-only", action="store_true", help="the profile, no timed run")
     parser.add_argument("--peer", choices=["llamafactory"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
@@ -453,6 +455,9 @@ def main() -> None:
                 f" {flops['total'] / 1e12:.2f} TFLOP per epoch"
             )
             for precision in args.precision.split(","):
+                if args.profile_only:
+                    profile(rows, spec, precision, name, tmp, extra)
+                    continue
                 result = tunedesk(rows, spec, precision, name, tmp, extra)
                 seconds = result["train_seconds"]
                 achieved = flops["total"] / seconds / 1e9
