@@ -45,7 +45,7 @@ from typing import Any
 
 from curation import record_content
 from curation.record_content import answer_text
-from jobs.progress import ProgressWriter, write_result
+from jobs.progress import PhasedProgress, write_result
 from training import metrics
 from training.prompting import PromptSpec, merge_tools, render_prompt
 
@@ -125,80 +125,6 @@ def load_examples(rows: list[dict], *, project_tools: list | None) -> list[dict]
 
 #: What each phase of a contender does, as the progress line names it.
 PHASES = ("load", "merge_check", "test", "probe", "latency")
-
-
-class Progress(ProgressWriter):
-    """The shared progress writer with phases: each line carries overall done/total, and the
-    phase that runs with its own done/total and an ETA from that phase's own pace (no ETA
-    until it has one: the first answers of a batch arrive after the model load and the first
-    prefill, and an ETA drawn from them would be far off). `plan`, the (phase, units) still
-    to come in order, gives eta_total_s once every phase left has a pace (the second
-    contender's phases take the first's)."""
-
-    MIN_DONE, MIN_SECONDS = 2, 3.0
-
-    def __init__(self, workdir: Path, plan: list[tuple[str, int]]) -> None:
-        super().__init__(workdir, total=sum(units for _, units in plan))
-        self.plan = list(plan)
-        self.figures: dict[str, Any] = {}
-        self.phase_started = self.started
-        self.phase_done = 0
-        self.phase_total = 0
-        #: seconds per unit of each finished phase, by phase name (an ETA for the next
-        #: contender's phases of the same kind)
-        self.pace: dict[str, float] = {}
-
-    def phase(self, name: str, total: int = 0, *, extra: bool = False, **figures: Any) -> None:
-        """Start phase `name` of `total` answers: the next of that name in the plan, or, with
-        `extra`, one the plan did not foresee (its answers are added to the total)."""
-        if self.phase_done and self.figures.get("phase") not in (None, "load"):
-            elapsed = time.perf_counter() - self.phase_started
-            self.pace[self.figures["phase"]] = elapsed / self.phase_done
-        self.figures = {"phase": name, **figures}
-        planned = [n for n, _ in self.plan]
-        if extra:
-            self.total += total
-        elif name in planned:  # phases planned but skipped (a cached probe) drop out
-            del self.plan[: planned.index(name) + 1]
-        self.phase_started = time.perf_counter()
-        self.phase_done, self.phase_total = 0, total
-        self._write()
-
-    def advance(self, n: int = 1, **figures: Any) -> None:
-        self.done += n
-        self.phase_done += n
-        self.figures |= figures
-        self._write()
-
-    def eta(self) -> float | None:
-        left = self.phase_total - self.phase_done
-        elapsed = time.perf_counter() - self.phase_started
-        if left <= 0:
-            return 0.0
-        if self.phase_done >= self.MIN_DONE and elapsed >= self.MIN_SECONDS:
-            return elapsed / self.phase_done * left
-        pace = self.pace.get(self.figures.get("phase", ""))
-        return pace * left if pace else None
-
-    def eta_total(self) -> float | None:
-        eta = self.eta()
-        later = [self.pace.get(name) for name, units in self.plan if units]
-        if eta is None or None in later:
-            return None
-        return eta + sum(self.pace[name] * units for name, units in self.plan if units)
-
-    def _write(self) -> None:
-        eta, eta_total = self.eta(), self.eta_total()
-        self.write(
-            done=self.done,
-            total=self.total,
-            elapsed_s=round(self.elapsed_s, 1),
-            **self.figures,
-            phase_done=self.phase_done,
-            phase_total=self.phase_total,
-            eta_s=round(eta, 1) if eta is not None else None,
-            eta_total_s=round(eta_total, 1) if eta_total is not None else None,
-        )
 
 
 def resolve_dtype(requested: str | None) -> tuple[str, str]:
@@ -303,7 +229,7 @@ def merge_check_sample(examples: list[dict], n: int) -> list[int]:
 
 
 def answer_contender(
-    contender: dict, examples: list[dict], setup: dict, progress: Progress
+    contender: dict, examples: list[dict], setup: dict, progress: PhasedProgress
 ) -> tuple[list[dict], dict | None, dict]:
     """Each example's output for one contender, its probe answers if it takes the probe, and
     how it ran (precision, adapter merged or not, throughput, latency method)."""
@@ -417,7 +343,7 @@ def time_requests(
     prompts: list[str],
     outputs: list[dict],
     setup: dict,
-    progress: Progress,
+    progress: PhasedProgress,
     name: str,
     max_new_tokens: int,
 ) -> dict:
@@ -494,7 +420,12 @@ def probe_cache_path(setup: dict, contender: dict) -> Path | None:
 
 
 def answer_probe(
-    model: Any, tokenizer: Any, setup: dict, progress: Progress, contender: dict, batch_size: int
+    model: Any,
+    tokenizer: Any,
+    setup: dict,
+    progress: PhasedProgress,
+    contender: dict,
+    batch_size: int,
 ) -> tuple[dict, str]:
     """General questions with a bare prompt: what drifts is the weights, not the prompt.
     A base model's answers come from the cache when it has them ("hit")."""
@@ -893,7 +824,7 @@ def run(config_path: str | Path) -> dict:
     setup["latency_sample_indices"] = latency_sample(
         examples, int(setup.get("latency_sample", LATENCY_SAMPLE))
     )
-    progress = Progress(workdir, planned_phases(contenders, examples, setup))
+    progress = PhasedProgress(workdir, planned_phases(contenders, examples, setup))
     outputs, probes, ran = {}, {}, {}
     for contender in contenders:
         name = contender["name"]

@@ -48,7 +48,13 @@ def test_the_children_write_progress_only_through_the_writer():
     ]
     children = ("training/entry.py", "training/draft_entry.py", "training/compare_entry.py")
     for child in children:
-        assert "ProgressWriter(" in (ROOT / child).read_text(encoding="utf-8"), child
+        text = (ROOT / child).read_text(encoding="utf-8")
+        assert "from jobs.progress import" in text, child
+        assert "ProgressWriter(" in text or "PhasedProgress(" in text, child
+    # A writer of progress lines is defined in jobs/progress.py only.
+    for package in ("training", "curation"):
+        for path in (ROOT / package).rglob("*.py"):
+            assert "(ProgressWriter)" not in path.read_text(encoding="utf-8"), path
     assert all(
         "open(" not in line
         for path in offenders

@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from curation.models import ExportSnapshot, Record
 from jobs.models import Job
+from jobs.progress import PhasedProgress
 from training import compare, compare_entry
 from training.models import BaseModel, Comparison, TrainingRun
 
@@ -307,7 +308,7 @@ def test_the_latency_story_says_longer_answers_outweigh_a_faster_first_token():
 
 def test_progress_names_the_phase_and_waits_for_a_pace_before_an_eta(tmp_path):
     plan = [("load", 0), ("test", 4), ("latency", 2), ("load", 0), ("test", 4)]
-    progress = compare_entry.Progress(tmp_path, plan)
+    progress = PhasedProgress(tmp_path, plan)
     assert progress.total == 10
     progress.phase("load", contender="base")
     progress.phase("test", 4, contender="base")
@@ -341,7 +342,7 @@ def test_a_base_models_probe_answers_are_cached(tiny, tiny_model_dir, tmp_path):
         "model": {"name": "tiny", "kind": "local", "source": str(tiny_model_dir)},
     }
     setup = {"cache_dir": str(tmp_path), "dtype": "float32", "probe": {"max_new_tokens": 2}}
-    progress = compare_entry.Progress(tmp_path, [])
+    progress = PhasedProgress(tmp_path, [])
     first, how = compare_entry.answer_probe(model, tokenizer, setup, progress, base, 8)
     assert how == "miss" and len(first) > 10
     again, how = compare_entry.answer_probe(None, None, setup, progress, base, 8)
