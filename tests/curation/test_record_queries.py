@@ -63,13 +63,13 @@ def test_filters_by_tag_problems_draft_and_correction(shop, people):
     assert pks(shop, has_draft="no") == {tagged.pk, flawed.pk}
     assert pks(shop, problems="yes") == {flawed.pk}
     anna = people["annotator"]
-    workflow.next_record(shop, anna)
-    tagged.refresh_from_db()
+    claimed = workflow.next_record(shop, anna)
+    assert claimed.pk == drafted.pk  # the queue hands out drafted records first
     workflow.submit_record(
-        tagged, anna, version=1, state={"mode": "clarify", "content": "哪件商品？"}
+        claimed, anna, version=claimed.version, state={"mode": "clarify", "content": "哪件商品？"}
     )
-    assert pks(shop, corrected="yes") == {tagged.pk}
-    assert tagged.pk not in pks(shop, corrected="no")
+    assert pks(shop, corrected="yes") == {drafted.pk}
+    assert drafted.pk not in pks(shop, corrected="no")
 
 
 def test_pages_walk_by_keyset_and_cap_the_count(shop, monkeypatch):
