@@ -194,6 +194,8 @@ def test_the_next_record_swapped_in_after_a_submit_breaks_no_policy(project, peo
     anna.keyboard.press("Control+Enter")
     expect(anna.locator("#workspace")).to_contain_text("今天发货吗？")
     assert anna.url.endswith(f"/r/{second.pk}/")
+    # The keys below go to the editor annotate.js sets up once htmx has settled the swap.
+    expect(anna.locator('#workspace[data-ready="1"] h1')).to_have_text(f"#{second.pk}")
     anna.keyboard.press("Escape")
     anna.keyboard.press("0")
     anna.keyboard.type("今天下午发。")
@@ -242,6 +244,7 @@ def test_after_a_send_back_the_next_record_does_not_keep_the_comment_focused(
     rita.keyboard.type("商品名写错了")
     rita.keyboard.press("Control+Enter")
     expect(rita.locator("#review")).to_have_attribute("data-record", str(second.pk))
+    expect(rita.locator("#review")).to_have_attribute("data-ready", "1")
     expect(rita.locator("#comment")).not_to_be_focused()
     rita.keyboard.press("a")
     expect(rita.locator(".messages")).to_contain_text(f"Accepted #{second.pk}")
