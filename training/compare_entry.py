@@ -265,17 +265,22 @@ def answer_contender(
     else:
         model, tokenizer = load_contender(contender, cache_dir=setup["cache_dir"], dtype=dtype)
     prompts = _prompts(tokenizer, spec, examples)
+
+    def answer_all(model: Any, tokenizer: Any) -> tuple[list, float]:
+        """Every test prompt in one continuous batch, and the seconds it took."""
+        started = time.perf_counter()
+        out = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            on_row=progress.advance,
+        )
+        return out, time.perf_counter() - started
+
     progress.phase("test", len(examples), contender=name)
-    started = time.perf_counter()
-    generations = generate(
-        model,
-        tokenizer,
-        prompts,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        on_row=progress.advance,
-    )
-    seconds = time.perf_counter() - started
+    generations, seconds = answer_all(model, tokenizer)
     if check:
         same = sum(generations[i].text == t for i, t in zip(check, unmerged, strict=True))
         ran["merge_check"] = {"checked": len(check), "same": same}
@@ -287,16 +292,7 @@ def answer_contender(
                 contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False
             )
             progress.phase("test", len(examples), extra=True, contender=name, unmerged=True)
-            started = time.perf_counter()
-            generations = generate(
-                model,
-                tokenizer,
-                prompts,
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
-                on_row=progress.advance,
-            )
-            seconds = time.perf_counter() - started
+            generations, seconds = answer_all(model, tokenizer)
     completion = sum(g.completion_tokens for g in generations)
     ran["throughput"] = {
         "batch_size": batch_size,
