@@ -12,19 +12,48 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+#: Answers worth asking again: rate limited, server trouble, or no answer at all (status None).
+RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+#: Answers that no other request to this endpoint would get otherwise: wrong key or model.
+FATAL = {401, 403, 404}
+#: The longest a Retry-After header may make a retry wait.
+MAX_RETRY_AFTER_S = 30.0
+
 
 class BackendError(Exception):
-    def __init__(self, message: str, *, hint: str = "") -> None:
+    """`status`: the HTTP status the endpoint answered, None when it gave no answer.
+    `fatal`: no request to this endpoint can succeed (wrong key, model or URL)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        fatal: bool = False,
+    ) -> None:
         super().__init__(f"{message} Fix: {hint}" if hint else message)
         self.message = message
         self.hint = hint
+        self.status = status
+        self.retry_after = retry_after
+        self.fatal = fatal or status in FATAL
+
+    @property
+    def retryable(self) -> bool:
+        return not self.fatal and (self.status is None or self.status in RETRYABLE)
 
 
 @dataclass(frozen=True)
 class Endpoint:
+    """native_tools: the server takes `tools=` and answers `tool_calls`; else the caller
+    writes the tools into the prompt, as for a local model."""
+
     base_url: str
     model: str
     api_key_env: str = ""
+    native_tools: bool = True
 
     def api_key(self) -> str:
         if not self.api_key_env:
@@ -36,6 +65,7 @@ class Endpoint:
                 "is not set.",
                 hint=f"export {self.api_key_env}=<key> in the environment of the web server and "
                 "the worker",
+                fatal=True,
             )
         return key
 
@@ -74,16 +104,54 @@ def chat(
         raise BackendError(
             f"{url} answered {e.code}: {detail}",
             hint="check the model name and the API key variable in the model registry",
+            status=e.code,
+            retry_after=_seconds(e.headers.get("Retry-After")),
         ) from None
-    except (urllib.error.URLError, TimeoutError) as e:
+    except (OSError, TimeoutError) as e:  # URLError, refused, reset, timed out
         raise BackendError(
-            f"{url} could not be reached ({getattr(e, 'reason', e)}).",
+            f"{url} could not be reached or gave no answer within {timeout:g} s "
+            f"({getattr(e, 'reason', e)}).",
             hint="check the base URL and that the server is running",
         ) from None
     except ValueError:
         raise BackendError(
-            f"{url} did not answer with JSON.", hint="is it an OpenAI-compatible endpoint?"
+            f"{url} did not answer with JSON.",
+            hint="is it an OpenAI-compatible endpoint?",
+            status=200,
         ) from None
     if not isinstance(payload, dict) or not payload.get("choices"):
-        raise BackendError(f"{url} answered without choices: {str(payload)[:300]}")
+        raise BackendError(f"{url} answered without choices: {str(payload)[:300]}", status=200)
     return payload, time.perf_counter() - started
+
+
+def chat_with_retries(
+    endpoint: Endpoint,
+    messages: list[dict],
+    *,
+    retries: int = 2,
+    backoff_s: float = 1.0,
+    timeout: float = 60.0,
+    **options,
+) -> tuple[dict, float, int]:
+    """`chat`, asked again after a rate limit, a server error or no answer (waiting
+    backoff_s, then twice that, ..., or what Retry-After says, up to 30 s); an answer that
+    will not change (400, 401, 404 ...) is raised at once. Returns (response, latency of the
+    attempt that answered, attempts); raises the last BackendError."""
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            response, latency = chat(endpoint, messages, timeout=timeout, **options)
+            return response, latency, attempts
+        except BackendError as e:
+            if not e.retryable or attempts > retries:
+                raise
+            wait = e.retry_after if e.retry_after is not None else backoff_s * 2 ** (attempts - 1)
+            time.sleep(min(wait, MAX_RETRY_AFTER_S))
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:  # an HTTP date: back off as usual
+        return None

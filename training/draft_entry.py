@@ -3,7 +3,7 @@
 The job file (JSON):
   model       {"name", "kind": bundled|gguf|local|hub, "source"} or a plain string
   endpoint    instead of model, an OpenAI-compatible server: {"base_url", "model",
-              "api_key_env"}; records go one request each, tools passed natively
+              "api_key_env", "native_tools"}; records go one request each
   cache_dir   where converted models are cached
   output_dir  where outputs.jsonl and progress.jsonl go (default: the job file's folder)
   prompt      PromptSpec fields: system_prompt, tools, template, few_shot, tool_style, mode
@@ -32,7 +32,7 @@ from jobs.progress import ProgressWriter
 from training.generation import Generation, generate_batch
 from training.modelload import ModelSource, load_model
 from training.parsing import parse_output
-from training.prompting import PromptSpec, build_messages, merge_tools, render_prompt
+from training.prompting import PromptSpec, endpoint_request, merge_tools, render_prompt
 
 DEFAULTS = {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 16, "stop": None}
 DEFAULTS |= {"dtype": "float32", "seed": None, "threads": None}
@@ -118,17 +118,21 @@ def _run_http(
 
     endpoint = Endpoint(**job["endpoint"])
     spec = PromptSpec.from_dict(job.get("prompt") or {})
-    # The server renders its own template: tools go natively, the history as plain turns.
-    plain = PromptSpec.from_dict((job.get("prompt") or {}) | {"tool_style": "none"})
     started, generated = time.perf_counter(), 0
     progress.write(**_progress(done, total, generated, 0.0, len(records)))
     for n, record in enumerate(records, 1):
         offered = merge_tools(spec.tools, record.get("tools"))
-        messages = build_messages(plain, messages=record["messages"])
+        # The server renders its own template (prompting.endpoint_request says how).
+        messages, tools = endpoint_request(
+            spec,
+            messages=record["messages"],
+            tools=record.get("tools"),
+            native_tools=endpoint.native_tools,
+        )
         response, latency = chat(
             endpoint,
             messages,
-            tools=[{"type": "function", "function": f} for f in offered] or None,
+            tools=tools,
             max_tokens=int(settings["max_new_tokens"]),
             temperature=float(settings["temperature"]),
         )

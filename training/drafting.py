@@ -103,11 +103,7 @@ def job_file(job: Job) -> dict:
     records = Record.objects.filter(pk__in=job.params["record_ids"]).order_by("id")
     return {
         "model": model_source(model),
-        "endpoint": (
-            {"base_url": model.base_url, "model": model.api_model, "api_key_env": model.api_key_env}
-            if model.kind == BaseModel.Kind.HTTP
-            else None
-        ),
+        "endpoint": model.endpoint() if model.kind == BaseModel.Kind.HTTP else None,
         "model_name": model.name,
         "cache_dir": str(settings.MODEL_CACHE_DIR),
         "prompt": prompt_spec(project, "full"),

@@ -37,8 +37,24 @@ class BaseModel(models.Model):
             "stored in the database."
         ),
     )
-    price_per_1k_prompt_tokens = models.FloatField(null=True, blank=True)
-    price_per_1k_completion_tokens = models.FloatField(null=True, blank=True)
+    native_tools = models.BooleanField(
+        _("pass tools natively"),
+        default=True,
+        help_text=_(
+            "HTTP endpoints: send tools as tools= and read tool_calls back. Turn it off for a "
+            "server started without tool support: the tools are then written into the prompt, "
+            "as for local models."
+        ),
+    )
+    price_per_1k_prompt_tokens = models.FloatField(
+        _("price per 1,000 prompt tokens"),
+        null=True,
+        blank=True,
+        help_text=_("HTTP endpoints: what a comparison's cost per 1,000 requests is based on."),
+    )
+    price_per_1k_completion_tokens = models.FloatField(
+        _("price per 1,000 completion tokens"), null=True, blank=True
+    )
     description = models.TextField(_("description"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -53,6 +69,15 @@ class BaseModel(models.Model):
     @property
     def is_local(self) -> bool:
         return self.kind != self.Kind.HTTP
+
+    def endpoint(self) -> dict:
+        """training.backends.Endpoint fields (HTTP kind only)."""
+        return {
+            "base_url": self.base_url,
+            "model": self.api_model,
+            "api_key_env": self.api_key_env,
+            "native_tools": self.native_tools,
+        }
 
     def model_source(self):
         """Where modelload finds this model (local kinds only)."""

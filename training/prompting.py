@@ -21,7 +21,7 @@ Models without a chat template use the spec's prompt template (`{system}`, `{ins
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from curation.record_content import call_parts
@@ -117,6 +117,44 @@ def build_messages(
     """
     chat = _build(spec, messages=messages, tools=tools, native_tools=native_tools)
     return [_public(m) for m in chat]
+
+
+def endpoint_request(
+    spec: PromptSpec,
+    *,
+    messages: list[dict],
+    tools: list | str | None = None,
+    native_tools: bool = True,
+) -> tuple[list[dict], list[dict] | None]:
+    """(messages, tools=) to send an OpenAI-compatible server, which applies its own chat
+    template. Native: the tools go as `tools=` and earlier tool calls and results keep their
+    OpenAI fields (each call an id, its result pointing at it). Otherwise the tools are written
+    into the system message and calls into the text, exactly as render_prompt does for a
+    local model whose template takes no tools."""
+    if not native_tools:
+        return build_messages(spec, messages=messages, tools=tools), None
+    functions = prompt_tools(spec, tools)
+    chat = build_messages(replace(spec, tool_style="none"), messages=messages, native_tools=True)
+    pending: list[str] = []
+    for n, m in enumerate(chat):
+        if m.get("tool_calls"):
+            m["tool_calls"] = [
+                {
+                    "id": f"call_{n}_{k}",
+                    "type": "function",
+                    "function": {
+                        "name": c["function"]["name"],
+                        "arguments": c["function"]["arguments"]
+                        if isinstance(c["function"]["arguments"], str)
+                        else _dumps(c["function"]["arguments"]),
+                    },
+                }
+                for k, c in enumerate(m["tool_calls"])
+            ]
+            pending = [c["id"] for c in m["tool_calls"]]
+        elif m.get("role") == "tool" and pending:
+            m["tool_call_id"] = pending.pop(0)
+    return chat, [{"type": "function", "function": f} for f in functions] or None
 
 
 def _build(
