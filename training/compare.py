@@ -139,20 +139,40 @@ def contender(
     run: TrainingRun | None = None,
     prompt_label: str = "",
 ) -> dict:
+    """What the child needs of one contender: a local model (and adapter), or an
+    OpenAI-compatible endpoint (`endpoint`, with its per-token prices), and its prompt."""
+    common = {"name": name, "base_model": base_model.name, "prompt": prompt}
+    common["prompt_label"] = prompt_label
     if not base_model.is_local:
-        raise InvalidInput(
-            f"{base_model.name} is an HTTP endpoint; comparisons run local models only.",
-            where=f"contender {name}",
-            hint="register the model as a local directory or use the bundled model",
-        )
-    return {
-        "name": name,
-        "base_model": base_model.name,
+        if adapter:
+            raise InvalidInput(
+                f"{base_model.name} is an HTTP endpoint: it answers as it is served, with no "
+                "adapter of ours.",
+                where=f"contender {name}",
+                hint="drop run:ID, or serve the run and register its endpoint (Tunedesk's own "
+                "/v1 serves it as run-<id>)",
+            )
+        if not (base_model.base_url and base_model.api_model):
+            raise InvalidInput(
+                f"The HTTP model {base_model.name} has no base URL or model name.",
+                where=f"contender {name}",
+                hint="complete it in the model registry (admin: base models)",
+            )
+        prices = {
+            "prompt_per_1k": base_model.price_per_1k_prompt_tokens,
+            "completion_per_1k": base_model.price_per_1k_completion_tokens,
+        }
+        return common | {
+            "model": None,
+            "adapter": "",
+            "run": None,
+            "endpoint": base_model.endpoint(),
+            "prices": prices,
+        }
+    return common | {
         "model": asdict(base_model.model_source()),
         "adapter": adapter,
         "run": run.pk if run else None,
-        "prompt": prompt,
-        "prompt_label": prompt_label,
     }
 
 
@@ -182,7 +202,8 @@ def default_contenders(run: TrainingRun) -> list[dict]:
 
 
 def parse_contender(text: str, run: TrainingRun) -> dict:
-    """`base` / `tuned`, or `NAME=model:BASEMODEL[,run:ID][,prompt:long|short]`."""
+    """`base` / `tuned`, or `NAME=model:BASEMODEL[,run:ID][,prompt:long|short]`; BASEMODEL
+    may be an HTTP endpoint of the registry (no run: it answers as served)."""
     if text in DEFAULT_NAMES:
         return next(c for c in default_contenders(run) if c["name"] == text)
     name, sep, spec = text.partition("=")
@@ -194,13 +215,25 @@ def parse_contender(text: str, run: TrainingRun) -> dict:
         )
     base_model = BaseModel.objects.filter(name=parts["model"]).first()
     if base_model is None:
-        raise NotFound(f"No base model named {parts['model']!r}.", where=f"contender {name}")
+        raise NotFound(
+            f"No base model named {parts['model']!r}.",
+            where=f"contender {name}",
+            hint="register it first (admin: base models; an OpenAI-compatible server is kind "
+            "http), or use one of: " + ", ".join(BaseModel.objects.values_list("name", flat=True)),
+        )
     adapter_run = None
     if "run" in parts:
         adapter_run = TrainingRun.objects.filter(pk=parts["run"], project=run.project).first()
         if adapter_run is None or not adapter_run.adapter_path:
             raise InvalidInput(f"Run {parts['run']} has no adapter.", where=f"contender {name}")
-    short = parts.get("prompt", "short" if adapter_run else "long") == "short"
+    prompt = parts.get("prompt", "short" if adapter_run else "long")
+    if prompt not in ("long", "short"):
+        raise InvalidInput(
+            f"Contender {name}: prompt:{prompt} is not a prompt setup.",
+            where=f"contender {name}",
+            hint="use prompt:long (instructions, tools, examples) or prompt:short",
+        )
+    short = prompt == "short"
     return contender(
         name,
         base_model=base_model,
@@ -312,6 +345,7 @@ def child_config(comparison: Comparison) -> dict:
         "probe": {"name": "general", "contenders": list(DEFAULT_NAMES), "max_new_tokens": 64}
         if params.get("probe")
         else None,
+        "http": params.get("http") or {},
     }
 
 

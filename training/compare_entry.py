@@ -16,7 +16,10 @@ answers are cached under cache_dir/probe-answers/, keyed by the model's files an
 config.json (written by training.compare):
   contenders      [{"name", "model": ModelSource dict, "adapter": path or "",
                     "prompt": PromptSpec dict}]; the first is the baseline of the significance
-                  tests unless "baseline" names another
+                  tests unless "baseline" names another. An HTTP contender has "endpoint"
+                  (backends.Endpoint fields) and "prices" instead of a model: training.
+                  compare_http answers it
+  http            {"concurrency", "timeout_s", "retries", "backoff_s"} for HTTP contenders
   test            [{"path", "sha256"?}]: OpenAI chat rows {"messages", "tools"?} (a "chosen"
                   answer is appended as the last turn); Alpaca rows work too
   tools           the project's tool schemas: tool metrics apply where a row or the project
@@ -183,11 +186,14 @@ def generate(
     )
 
 
-def parse(text: str, tools: list | None) -> tuple[str, metrics.Answer]:
-    """(parse kind, answer for the metrics). An unparseable tool call counts as bad JSON."""
+def parse(
+    text: str, tools: list | None, tool_calls: list | None = None
+) -> tuple[str, metrics.Answer]:
+    """(parse kind, answer for the metrics) of a local model's text or an endpoint's message
+    (its content and tool_calls). An unparseable tool call counts as bad JSON."""
     from training.parsing import parse_output
 
-    parsed = parse_output(text, tools=tools or None)
+    parsed = parse_output(text, tool_calls=tool_calls, tools=tools or None)
     if parsed.kind == "tool_calls":
         return "tool_calls", list(parsed.tool_calls)
     if parsed.kind == "unparseable":
@@ -233,8 +239,20 @@ def answer_contender(
 ) -> tuple[list[dict], dict | None, dict]:
     """Each example's output for one contender, its probe answers if it takes the probe, and
     how it ran (precision, adapter merged or not, throughput, latency method)."""
-    spec = PromptSpec.from_dict(contender.get("prompt") or {})
     name = contender["name"]
+    if contender.get("endpoint"):
+        from training import compare_http
+
+        takes_probe = name in ((setup.get("probe") or {}).get("contenders") or [])
+        return compare_http.answer(
+            contender,
+            examples,
+            setup,
+            progress,
+            parse=parse,
+            probe_rows=(lambda: probe_rows(setup)) if takes_probe else None,
+        )
+    spec = PromptSpec.from_dict(contender.get("prompt") or {})
     dtype = setup["dtype"]
     max_new_tokens = int(setup.get("max_new_tokens") or 256)
     batch_size = int(setup.get("batch_size") or 16)
@@ -389,7 +407,7 @@ def probe_rows(setup: dict) -> list[dict]:
 def probe_cache_path(setup: dict, contender: dict) -> Path | None:
     """Where a base model's probe answers are kept (none for a tuned contender): a key over
     the model and its files, the precision, the probe's questions and the answer length."""
-    if contender.get("adapter"):
+    if contender.get("adapter") or contender.get("endpoint"):
         return None
     import hashlib
 
@@ -503,10 +521,11 @@ def score(
             )
         how = ran.get(name) or {}
         timed = [o for o in outs if o.get("latency_ms") is not None]
+        counted = [o for o in outs if o["prompt_tokens"] is not None]  # an endpoint may not say
         usage = metrics.usage_metrics(
             [o["latency_ms"] for o in timed],
-            prompt_tokens=[o["prompt_tokens"] for o in outs],
-            completion_tokens=[o["completion_tokens"] for o in outs],
+            prompt_tokens=[o["prompt_tokens"] for o in counted],
+            completion_tokens=[o["completion_tokens"] or 0 for o in counted],
         )
         report["contenders"].append(
             {
@@ -516,7 +535,7 @@ def score(
                 "text": _strip_examples(text.to_dict()) if text_idx else None,
                 "usage": usage.to_dict(),
                 "latency": latency_by_kind(examples, outs),
-                "throughput": _throughput(how.get("throughput"), setup.get("price_per_hour")),
+                "throughput": _throughput(how.get("throughput"), setup.get("price_per_hour"), outs),
                 "by_kind": _by_kind(examples, outs),
                 "failures": sum(o["failed"] for o in outs),
                 "unparseable": sum(o["parse"] == "unparseable" for o in outs),
@@ -570,24 +589,46 @@ def latency_by_kind(examples: list[dict], outs: list[dict]) -> dict:
     out = {}
     for key, idx in groups.items():
         timed = [outs[i] for i in idx]
-        out[key] = metrics.latency_breakdown(
+        figures = metrics.latency_breakdown(
             [o["latency_ms"] for o in timed],
             [o.get("first_token_ms") or 0.0 for o in timed],
-            [o["completion_tokens"] for o in timed],
-            [o["prompt_tokens"] for o in timed],
+            [o["completion_tokens"] or 0 for o in timed],
+            [o["prompt_tokens"] or 0 for o in timed],
         ).to_dict()
+        if any(o.get("first_token_ms") is None for o in timed):
+            # Timed over HTTP without streaming: the first token's time is unknown, and so
+            # is the decode time per token.
+            figures |= dict.fromkeys(
+                ("first_token_p50_ms", "first_token_mean_ms", "decode_ms_per_token")
+            )
+        out[key] = figures
     return out
 
 
-def _throughput(throughput: dict | None, price_per_hour: float | None) -> dict | None:
-    """The batched answers' pace, and what 1,000 requests cost at it."""
+def _throughput(
+    throughput: dict | None, price_per_hour: float | None, outs: list[dict] = ()
+) -> dict | None:
+    """The batched answers' pace, and what 1,000 requests cost at it: on the hardware's
+    hourly price, or for an HTTP contender (`prices` given) at its per-token prices and the
+    token counts its server reported."""
     if not throughput or not throughput.get("requests"):
         return None
-    per_request_ms = throughput["seconds"] * 1000 / throughput["requests"]
     cost = None
+    if "prices" in throughput:
+        prices = throughput["prices"]
+        answered = [o for o in outs if o.get("prompt_tokens") is not None]
+        if answered and None not in (prices.get("prompt_per_1k"), prices.get("completion_per_1k")):
+            cost = metrics.cost_per_1k_from_tokens(
+                [o["prompt_tokens"] for o in answered],
+                [o["completion_tokens"] or 0 for o in answered],
+                prompt_price_per_mtok=prices["prompt_per_1k"] * 1000,
+                completion_price_per_mtok=prices["completion_per_1k"] * 1000,
+            )
+        return throughput | {"cost_per_1k_requests": cost, "cost_basis": "tokens"}
+    per_request_ms = throughput["seconds"] * 1000 / throughput["requests"]
     if price_per_hour is not None:
         cost = metrics.cost_per_1k_from_hardware([per_request_ms], price_per_hour=price_per_hour)
-    return throughput | {"cost_per_1k_requests": cost}
+    return throughput | {"cost_per_1k_requests": cost, "cost_basis": "hardware"}
 
 
 def latency_story(contenders: list[dict], setup: dict) -> list[dict]:
@@ -610,13 +651,16 @@ def latency_story(contenders: list[dict], setup: dict) -> list[dict]:
             return a / b if a is not None and b else None
 
         base_ms, mine_ms = base["latency_mean_ms"], mine["latency_mean_ms"]
-        # Split the change of the mean request into prefill, per-token speed and length.
-        parts = {
-            "prefill": mine["first_token_mean_ms"] - base["first_token_mean_ms"],
-            "decode_speed": _decode_part(mine, base, speed=True),
-            "answer_length": _decode_part(mine, base, speed=False),
-        }
-        main = max(parts, key=lambda k: abs(parts[k] or 0.0))
+        parts, main = None, None
+        if None not in (mine["first_token_mean_ms"], base["first_token_mean_ms"]):
+            # Split the change of the mean request into prefill, per-token speed and length
+            # (not for a request timed over HTTP without its first token).
+            parts = {
+                "prefill": mine["first_token_mean_ms"] - base["first_token_mean_ms"],
+                "decode_speed": _decode_part(mine, base, speed=True),
+                "answer_length": _decode_part(mine, base, speed=False),
+            }
+            main = max(parts, key=lambda k: abs(parts[k] or 0.0))
         stories.append(
             {
                 "contender": c["name"],
@@ -663,8 +707,9 @@ def _output_text(out: dict) -> str:
 
 
 def _failed(out: dict) -> bool:
-    """Wrong tool, missing/invented/wrong argument or bad JSON, or an unparseable answer."""
-    return bool(out.get("errors")) or out["parse"] == "unparseable"
+    """Wrong tool, missing/invented/wrong argument or bad JSON, an unparseable answer, or a
+    request to an endpoint that got no answer."""
+    return bool(out.get("errors") or out.get("request_error")) or out["parse"] == "unparseable"
 
 
 def _strip_examples(report: dict) -> dict:
@@ -847,6 +892,7 @@ def run(config_path: str | Path) -> dict:
         }
         | {
             "dtype_requested": setup["dtype_requested"],
+            "http": http_settings(setup) if any(c.get("endpoint") for c in contenders) else None,
             "dtype_why": dtype_why,
             "latency": {
                 "batch_size": 1,
@@ -862,6 +908,12 @@ def run(config_path: str | Path) -> dict:
     result = {"headline": report["headline"], "examples": len(examples)}
     write_result(workdir, result)
     return result
+
+
+def http_settings(setup: dict) -> dict:
+    from training import compare_http
+
+    return compare_http.settings(setup)
 
 
 def add_probe_to_headline(report: dict) -> None:
