@@ -3,8 +3,12 @@
 - full: the project's system prompt, its tool schemas and its prompt template — what drafting
   gives a base model;
 - long: full plus a few worked examples — the untuned contender of a comparison;
-- short: the record alone (its own tools kept) — what a tuned model is trained and run with.
-  Tuning is what lets the long prompt go (the seed note's trade: cost and response time).
+- short: the record alone (its own tools kept) under a one-line system prompt, the project's
+  name — what a tuned model is trained and run with. Tuning is what lets the long prompt go
+  (the seed note's trade: cost and response time). The line gives the tuned behaviour a
+  context of its own: without it the model's default system line fills the slot, the very
+  context general questions are asked in (the forgetting probe's), and an adapter that learnt
+  "answer with a tool call" there answered general questions with tool calls.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ STYLES = ("short", "full", "long")
 def prompt_spec(project: Project, style: str, *, few_shot: list | None = None) -> dict:
     """PromptSpec fields (training.prompting.PromptSpec.from_dict) for `style`."""
     if style == "short":
-        return {"system_prompt": "", "tools": None, "template": project.prompt_template or None}
+        return {
+            "system_prompt": short_system_line(project),
+            "tools": None,
+            "template": project.prompt_template or None,
+        }
     spec = {
         "system_prompt": project.system_prompt,
         "tools": project.tools or None,
@@ -29,6 +37,11 @@ def prompt_spec(project: Project, style: str, *, few_shot: list | None = None) -
     elif style != "full":
         raise ValueError(f"unknown prompt style {style!r}; use one of {', '.join(STYLES)}")
     return spec
+
+
+def short_system_line(project: Project) -> str:
+    """The short prompt's system prompt: the project's name, on one line."""
+    return " ".join(project.name.split())
 
 
 class _NoChatTemplate:

@@ -275,3 +275,19 @@ def test_building_messages_twice_changes_nothing(tokenizer, glaive_records):
     once = build_messages(spec, messages=messages[:3])
     assert build_messages(spec, messages=once) == once
     assert render_prompt(tokenizer, spec, once) == render_prompt(tokenizer, spec, messages[:3])
+
+
+def test_the_short_prompt_puts_the_projects_name_where_the_default_system_line_would_be(
+    tokenizer, project
+):
+    """The default system line is the context general questions are asked in (the forgetting
+    probe's); the tuned behaviour gets a line of its own, and no tool schema."""
+    from training.prompt_setups import prompt_spec
+
+    project.name = "直播助手 ·\n Live shop"
+    spec = PromptSpec.from_dict(prompt_spec(project, "short"))
+    text = render_prompt(tokenizer, spec, [{"role": "user", "content": "上架T恤，99元"}])
+    assert text.startswith("<|im_start|>system\n直播助手 · Live shop<|im_end|>\n")
+    assert "SmolLM" not in text and "check_stock" not in text
+    bare = render_prompt(tokenizer, PromptSpec(), [{"role": "user", "content": "上架T恤，99元"}])
+    assert "SmolLM" in bare

@@ -16,6 +16,7 @@ DEMO_CONFIG = {
     "learning_rate": 1e-3,
     "replay": 0.1,
     "prompt": "short",
+    "lora_dropout": 0.0,
 }
 
 
