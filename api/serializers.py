@@ -423,7 +423,9 @@ class ComparisonCreateSerializer(serializers.Serializer):
     contenders = serializers.ListField(
         child=serializers.CharField(),
         required=False,
-        help_text="base, tuned or NAME=model:BASEMODEL[,run:ID][,prompt:long|short]",
+        help_text="base, tuned or NAME=model:BASEMODEL[,run:ID][,prompt:long|short]; "
+        "BASEMODEL may be an OpenAI-compatible HTTP model of the registry (answered over HTTP, "
+        "no run:ID)",
     )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     max_new_tokens = serializers.IntegerField(default=256, min_value=1, max_value=4096)

@@ -7,7 +7,7 @@ from training.models import BaseModel, Comparison, Judgement, TrainingRun
 
 @admin.register(BaseModel)
 class BaseModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "source", "base_url", "api_model"]
+    list_display = ["name", "kind", "source", "base_url", "api_model", "native_tools"]
     list_filter = ["kind"]
     search_fields = ["name", "source", "api_model"]
 

@@ -713,6 +713,27 @@ def latency_lines(report: dict) -> list[str]:
     lines = []
     for s in report.get("latency_story", []):
         prompt, completion = s["prompt_tokens"], s["completion_tokens_p50"]
+        if s["main"] is None:  # one side timed over HTTP, its first token unseen
+            lines.append(
+                _(
+                    "%(name)s against %(base)s: whole request %(p50)s at p50, %(mean)s on the "
+                    "mean (n = %(n)s each), prompt %(p)s vs %(pb)s tokens, answers %(c)s vs "
+                    "%(cb)s output tokens (median). Measured over HTTP without the time to "
+                    "first token, so the change is not split into prompt and decode."
+                )
+                % {
+                    "name": s["contender"],
+                    "base": s["baseline"],
+                    "p50": _times(s["latency_p50"]),
+                    "mean": _times(s["latency_mean"]),
+                    "n": s["n"],
+                    "p": fmt(prompt[0], "tok"),
+                    "pb": fmt(prompt[1], "tok"),
+                    "c": fmt(completion[0], "tok"),
+                    "cb": fmt(completion[1], "tok"),
+                }
+            )
+            continue
         lines.append(
             _(
                 "%(name)s against %(base)s: time to first token %(ttft)s (prompt %(p)s vs "
@@ -749,6 +770,9 @@ def settings_lines(report: dict) -> list[str]:
         )
     for c in report.get("contenders", []):
         ran = c.get("ran") or {}
+        if ran.get("endpoint"):
+            lines += http_lines(c, settings_.get("http") or {})
+            continue
         check = ran.get("merge_check")
         if ran.get("adapter") and check:
             lines.append(
@@ -788,6 +812,52 @@ def settings_lines(report: dict) -> list[str]:
         )
     if settings_.get("seconds") is not None:
         lines.append(_("The comparison took %(s)s s.") % {"s": settings_["seconds"]})
+    return lines
+
+
+def http_lines(contender: dict, http: dict) -> list[str]:
+    """How an HTTP contender ran: its endpoint, the tools, latency over HTTP, cost basis."""
+    ran = contender["ran"]
+    endpoint, latency = ran["endpoint"], ran.get("latency") or {}
+    cost = (contender.get("throughput") or {}).get("cost_per_1k_requests")
+    lines = [
+        _(
+            "%(name)s: answered by an OpenAI-compatible HTTP endpoint, %(url)s (model "
+            "%(model)s), %(n)s requests at a time, each given %(timeout)s s and %(retries)s "
+            "retries; tools %(tools)s."
+        )
+        % {
+            "name": contender["name"],
+            "url": endpoint["base_url"],
+            "model": endpoint["model"],
+            "n": http.get("concurrency", "–"),
+            "timeout": http.get("timeout_s", "–"),
+            "retries": http.get("retries", "–"),
+            "tools": _("passed natively (tools=)")
+            if endpoint.get("native_tools")
+            else _("written into the prompt, as for a local model"),
+        },
+        _(
+            "%(name)s: latency measured over HTTP, whole requests sent one at a time (network "
+            "and server queue included; %(same)s of %(n)s gave the same answer as before); the "
+            "time to first token is not measured (no streaming)."
+        )
+        % {
+            "name": contender["name"],
+            "same": latency.get("same_answers", 0),
+            "n": latency.get("requests", 0),
+        },
+        _("%(name)s: cost per 1k requests from its per-token prices and the reported usage.")
+        % {"name": contender["name"]}
+        if cost is not None
+        else _("%(name)s: no per-token prices in the model registry, so no cost.")
+        % {"name": contender["name"]},
+    ]
+    if ran.get("failed_requests"):
+        lines.append(
+            _("%(name)s: %(n)s request(s) failed after their retries (failed examples).")
+            % {"name": contender["name"], "n": ran["failed_requests"]}
+        )
     return lines
 
 
@@ -839,6 +909,7 @@ def report_context(comparison: Comparison) -> dict:
         "tool_chart": per_tool_chart(report),
         "latency_chart": latency_chart(report),
         "names": contender_names(comparison),
+        "has_http": any(c.get("endpoint") for c in comparison.contenders),
     }
 
 

@@ -17,7 +17,7 @@ from curation import selectors
 from curation.models import Role
 from jobs import services as jobs
 from training import compare
-from training.models import Comparison, Judgement, TrainingRun
+from training.models import BaseModel, Comparison, Judgement, TrainingRun
 
 EXAMPLES_PER_PAGE = 50
 
@@ -38,12 +38,34 @@ class LaunchForm(forms.Form):
         initial=compare.BATCH_SIZE,
         help_text=_("Answers generated at once. Latency is measured apart, one request at a time."),
     )
+    http_model = forms.ModelChoiceField(
+        queryset=BaseModel.objects.filter(kind=BaseModel.Kind.HTTP),
+        required=False,
+        label=_("Also an HTTP model"),
+        help_text=_(
+            "A third contender answered by an OpenAI-compatible endpoint of the model registry."
+        ),
+    )
+    http_prompt = forms.ChoiceField(
+        choices=[("long", _("long prompt")), ("short", _("short prompt"))],
+        initial="long",
+        required=False,
+        label=_("Its prompt"),
+    )
 
     def __init__(self, *args, project, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["run"].queryset = project.runs.exclude(adapter_path="").select_related(
             "base_model"
         )
+
+    def contenders(self) -> list[str] | None:
+        """None (the defaults), or base, tuned and the HTTP model (named as registered)."""
+        model = self.cleaned_data.get("http_model")
+        if model is None:
+            return None
+        prompt = self.cleaned_data.get("http_prompt") or "long"
+        return [*compare.DEFAULT_NAMES, f"{model.name}=model:{model.name},prompt:{prompt}"]
 
 
 class FilterForm(forms.Form):
@@ -96,6 +118,7 @@ def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
         comparison = compare.compare_run(
             data["run"],
             request.user,
+            names=form.contenders(),
             limit=data["limit"],
             probe=data["probe"],
             max_new_tokens=data["max_new_tokens"] or 256,

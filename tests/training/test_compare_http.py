@@ -4,6 +4,7 @@ what the local path gets for the same model; failing endpoints end it, never han
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from core.tokens import issue_token
 from jobs.models import Job
 from training import compare, compare_entry, compare_http
 from training.backends import BackendError, Endpoint, chat_with_retries
-from training.models import BaseModel
+from training.models import BaseModel, Comparison
 
 from .test_compare import data_dir, run, snapshot, tiny_adapter  # noqa: F401 - fixtures
 
@@ -59,7 +61,9 @@ def served(live_server, run, people, monkeypatch):  # noqa: F811 - fixture
     return run
 
 
-def test_an_http_contender_answers_as_the_local_model_over_real_http(served, people, tmp_path):
+def test_an_http_contender_answers_as_the_local_model_over_real_http(
+    served, people, tmp_path, client_for
+):
     comparison = compare.compare_run(
         served,
         people["engineer"],
@@ -110,6 +114,34 @@ def test_an_http_contender_answers_as_the_local_model_over_real_http(served, peo
     assert ran["base-http"]["latency"]["over_http"] is True
     assert ran["base-http"]["latency"]["same_answers"] == report["examples"]
     assert ran["base-http"]["failed_requests"] == 0
+
+    report.pop("example_lines")
+    Comparison.objects.filter(pk=comparison.pk).update(report=report)
+    Job.objects.filter(pk=comparison.job_id).update(status=Job.Status.SUCCEEDED)
+    page = client_for("engineer").get(reverse("training:comparison", args=["shop", comparison.pk]))
+    text = re.sub(r"\s+", " ", page.content.decode())
+    assert (
+        f'data-endpoint="base-http">OpenAI-compatible HTTP endpoint {endpoint["base_url"]}' in text
+    )
+    assert "base-http: answered by an OpenAI-compatible HTTP endpoint" in text
+    assert "base-http: latency measured over HTTP" in text
+    assert "tuned-http: no per-token prices in the model registry" in text
+    assert "base-http against base: whole request" in text  # no first-token split over HTTP
+
+
+def test_the_launch_form_adds_an_http_contender(run, client_for):  # noqa: F811
+    remote = http_model("hosted", "http://127.0.0.1:9/v1", "big-model")
+    client = client_for("engineer")
+    page = client.get(reverse("training:comparisons", args=["shop"])).content.decode()
+    assert f'<option value="{remote.pk}">hosted</option>' in page
+    launch = reverse("training:comparison_launch", args=["shop"])
+    form = {"run": run.pk, "max_new_tokens": 8, "batch_size": 1, "http_model": remote.pk}
+    response = client.post(launch, form | {"http_prompt": "short"})
+    assert response.status_code == 302
+    contenders = Comparison.objects.get().contenders
+    assert [c["name"] for c in contenders] == ["base", "tuned", "hosted"]
+    assert contenders[2]["endpoint"]["model"] == "big-model"
+    assert contenders[2]["prompt"] == contenders[1]["prompt"]  # short: the run's own
 
 
 def test_tools_written_into_the_prompt_give_the_same_answers(served, people, tmp_path):
@@ -249,3 +281,19 @@ def test_an_http_model_takes_no_adapter(run):  # noqa: F811
     http_model("remote", "http://127.0.0.1:9/v1", "m")
     with pytest.raises(CommandError, match="answers as it is served"):
         call_command("compare", "--run", str(run.pk), "--contender", f"x=model:remote,run:{run.pk}")
+
+
+def test_the_api_takes_an_http_contender(run, api_for):  # noqa: F811
+    http_model("hosted", "http://127.0.0.1:9/v1", "big-model")
+    response = api_for("engineer").post(
+        "/api/projects/shop/comparisons/",
+        {"run": run.pk, "contenders": ["base", "hosted=model:hosted,prompt:short"]},
+        format="json",
+    )
+    assert response.status_code == 201 and response.json()["contenders"] == ["base", "hosted"]
+    unknown = api_for("engineer").post(
+        "/api/projects/shop/comparisons/",
+        {"run": run.pk, "contenders": ["base", "x=model:nope"]},
+        format="json",
+    )
+    assert unknown.status_code == 404 and "No base model named 'nope'" in unknown.content.decode()
