@@ -414,7 +414,11 @@ class RunCreateSerializer(serializers.Serializer):
     snapshot = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     base_model = serializers.CharField(help_text="A base model's name, e.g. smollm2-135m-instruct.")
     method = serializers.ChoiceField(choices=TrainingRun.Method.choices, default="sft")
-    config = serializers.DictField(default=dict, help_text="Hyper-parameters (RunConfig).")
+    config = serializers.DictField(
+        default=dict,
+        help_text="Hyper-parameters (RunConfig); processes: N trains with N processes under "
+        "torchrun (one per GPU, else N CPU processes).",
+    )
     queue = serializers.CharField(default="default", help_text="default, cpu or gpu.")
 
 

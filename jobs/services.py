@@ -14,7 +14,6 @@ The worker sweeps (`sweep`) on a timer: orphans, and whatever the apps above reg
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import InvalidInput
+from jobs.lifeline import die_with_parent, kill_tree
 from jobs.models import Job
 
 HEARTBEAT_EVERY_S = 5
@@ -170,12 +170,6 @@ def retry_on_locked(write: Callable[[], object], *, patience_s: float = FINAL_WR
             pause = min(pause * 2, 10)
 
 
-def _die_with_parent() -> None:
-    # Linux: the child gets SIGKILL when the worker dies, so no run outlives its worker
-    # unobserved (PR_SET_PDEATHSIG = 1).
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-
-
 def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
     if not path.exists():
         return ""
@@ -206,7 +200,14 @@ def run_child(
     ingest: Callable[[Job], None] | None = None,
     poll_s: float = 1.0,
 ) -> Job:
-    """Run `argv` for `job` until it ends; keep the row in step; return the finished job."""
+    """Run `argv` for `job` until it ends; keep the row in step; return the finished job.
+
+    Cancel sends the child SIGTERM (a training child stops within a step; `torchrun` passes
+    it on to its ranks); a child still alive CANCEL_GRACE_S later is killed with every
+    process below it, so the ranks of a multi-process run, which `torchrun` starts in
+    sessions of their own and which may sit in a collective that SIGTERM cannot interrupt,
+    go too.
+    """
     workdir = Path(job.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     now = timezone.now()
@@ -227,7 +228,8 @@ def run_child(
             stderr=subprocess.STDOUT,
             cwd=settings.BASE_DIR,
             env=env,
-            preexec_fn=_die_with_parent,
+            # The child gets SIGKILL when the worker dies: no run outlives its worker unobserved.
+            preexec_fn=die_with_parent,
         )
     retry_on_locked(lambda: Job.objects.filter(pk=job.pk).update(pid=child.pid))
     offset, beat, cancelled_at = 0, timezone.now(), None
@@ -255,7 +257,7 @@ def run_child(
             cancelled_at = timezone.now()
             child.terminate()
         elif cancelled_at and (timezone.now() - cancelled_at).total_seconds() > CANCEL_GRACE_S:
-            child.kill()
+            kill_tree(child.pid)
         sweep()
 
     def last_sync() -> None:
@@ -322,5 +324,10 @@ def describe_exit(returncode: int, log_tail: str) -> str:
     return f"The job's process exited with code {returncode}: {last}"
 
 
-def python_module(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
+def python_module(module: str, *args: str, processes: int = 1) -> list[str]:
+    """`python -m module args`; with processes > 1 under `torchrun` on this host, one rank
+    per process (the module reads RANK/WORLD_SIZE; see training.entry)."""
+    if processes <= 1:
+        return [sys.executable, "-m", module, *args]
+    launcher = ["torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    return [sys.executable, "-m", *launcher, "-m", module, *args]

@@ -16,6 +16,13 @@ class TrainingRunForm(forms.ModelForm):
     """Saving the form launches a run (training.runs.launch_run); a run is never edited."""
 
     queue = forms.ChoiceField(choices=[("default", "default"), ("cpu", "cpu"), ("gpu", "gpu")])
+    processes = forms.IntegerField(
+        min_value=1,
+        initial=1,
+        required=False,
+        help_text="Training processes the worker launches under torchrun: one per GPU, or "
+        "that many CPU processes. Wins over a processes key in the JSON.",
+    )
 
     class Meta:
         model = TrainingRun
@@ -31,6 +38,8 @@ class TrainingRunForm(forms.ModelForm):
         from training.runs import parse_config
 
         data = super().clean()
+        if data.get("processes"):
+            data["config"] = {**(data.get("config") or {}), "processes": data["processes"]}
         project, snapshot = data.get("project"), data.get("snapshot")
         if project and not project.has_role(self.user, Role.ENGINEER):
             raise ValidationError("Only engineers of this project can launch training runs.")

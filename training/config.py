@@ -14,6 +14,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 GROUPINGS = ("length", "none")
 PROMPTS = ("short", "full")
 DEFAULT_LEARNING_RATE = {"sft": 2e-4, "dpo": 5e-5}
+MAX_PROCESSES = 64  # torchrun ranks on one host
 
 
 class ConfigError(ValueError):
@@ -69,6 +70,10 @@ class RunConfig:
     # set (training/replay), so the tuned model keeps answering general questions in text.
     replay: float = 0.0
     replay_set: str = "general"
+    # Processes the worker launches the run with (under torchrun): one per GPU on a CUDA
+    # host, else that many CPU processes (gloo). Each takes every N-th batch, so a step
+    # covers N * batch_size * grad_accum rows.
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.learning_rate is None and self.method in DEFAULT_LEARNING_RATE:
@@ -81,7 +86,14 @@ class RunConfig:
                 raise ConfigError(field, message, hint=hint)
 
         need(self.method in METHODS, "method", f"{self.method!r} is unknown.", "use sft or dpo")
-        for name in ("lora_rank", "lora_alpha", "batch_size", "grad_accum", "max_length"):
+        for name in (
+            "lora_rank",
+            "lora_alpha",
+            "batch_size",
+            "grad_accum",
+            "max_length",
+            "processes",
+        ):
             value = getattr(self, name)
             need(
                 isinstance(value, int) and not isinstance(value, bool) and value > 0,
@@ -89,6 +101,12 @@ class RunConfig:
                 f"{value!r} is not a positive whole number.",
                 f"give {name} as an integer of 1 or more",
             )
+        need(
+            self.processes <= MAX_PROCESSES,
+            "processes",
+            f"{self.processes} is more than {MAX_PROCESSES}.",
+            "use one process per GPU of the host (or a few CPU processes)",
+        )
         need(self.max_length >= 16, "max_length", "is below 16 tokens.", "use 128 or more")
         need(
             isinstance(self.learning_rate, int | float) and 0 < self.learning_rate < 1,

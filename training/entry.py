@@ -1,8 +1,11 @@
 """The training child: `python -m training.entry <workdir>/config.json`. Imports no Django.
 
 Runs unchanged as `accelerate launch [--num_processes N] -m training.entry config.json` or
-under `torchrun`: each process takes every N-th batch, gradients are all-reduced, and only
-the main process writes progress and outputs.
+under `torchrun` (the worker launches it so for a run with config `processes` > 1:
+jobs.services.python_module): each process takes every N-th batch, gradients are
+all-reduced (DDP; gloo on CPU), the evaluation loss is summed over the ranks' test batches,
+and only rank 0 writes progress, the result, the manifest and the adapter. A rank dies with
+its launcher, and CPU ranks share the host's cores.
 
 config.json (written by training.runs; a run's manifest.json is a superset and works too):
   config      RunConfig as a dict (training.config)
@@ -51,8 +54,9 @@ from pathlib import Path
 from typing import Any
 
 from curation.record_content import instruction_messages
+from jobs.lifeline import rank_dies_with_launcher
 from jobs.progress import ProgressWriter, write_result
-from training.config import RunConfig
+from training.config import ConfigError, RunConfig
 from training.modelload import ModelSource, load_model
 from training.prompting import PromptSpec, render_prompt, render_training_example
 
@@ -590,9 +594,12 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         loss_model.eval()
         total_loss, total_count = 0.0, 0
         batches = length_grouped_batches(test.lengths, cfg.batch_size, seed=0)
+        # The unwrapped module: a DDP-wrapped forward syncs buffers with the other ranks,
+        # which hangs when they hold fewer test batches than this one.
+        plain = accelerator.unwrap_model(loss_model)
         with torch.no_grad():
             for batch in batches[rank::world]:
-                loss_sum, count = loss_model(**inputs(test, batch))
+                loss_sum, count = plain(**inputs(test, batch))
                 total_loss += float(loss_sum)
                 total_count += int(count)
         loss_model.train()
@@ -693,8 +700,12 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     progress.write(phase="save", step=step, eval_loss=eval_loss, eta_s=None, done=step, total=total)
     last = step_losses[-min(len(step_losses), steps_per_epoch) :]
     rows_seen = rows_trained * world
+    # every rank's last-epoch loss, not rank 0's half alone
+    train_loss = accelerator.reduce(
+        torch.tensor(sum(last) / len(last), device=accelerator.device), "mean"
+    )
     result = {
-        "train_loss": sum(last) / len(last),
+        "train_loss": float(train_loss),
         "eval_loss": eval_loss,
         "train_seconds": round(train_seconds, 3),
         "train_cpu_seconds": round(train_cpu_seconds, 3),
@@ -911,6 +922,16 @@ def run(config_path: str | Path) -> dict:
         train_rows, replay = replay_rows(cfg, train_rows)
     use_cpu = cfg.use_cpu if cfg.use_cpu is not None else not torch.cuda.is_available()
     device = "cpu" if use_cpu else "cuda"
+    ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if device == "cuda" and ranks_here > torch.cuda.device_count():
+        raise ConfigError(
+            "processes",
+            f"asks for {ranks_here} processes on a host with {torch.cuda.device_count()} GPUs.",
+            hint="give processes at most the number of GPUs (one process per GPU)",
+        )
+    if device == "cpu" and ranks_here > 1:
+        # torchrun gives each rank one thread; CPU ranks share the host's cores instead
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks_here))
     precision = resolve_precision(cfg.precision, device=device)
     transformers.set_seed(cfg.seed)
     ctx = {
@@ -950,6 +971,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m training.entry <workdir>/config.json", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _on_sigterm)
+    rank = int(os.environ.get("RANK", "0"))
+    if "LOCAL_RANK" in os.environ:
+        rank_dies_with_launcher()
     try:
         result = run(argv[0])
     except Stopped as exc:
@@ -959,8 +983,13 @@ def main(argv: list[str] | None = None) -> int:
         # The last log line is what the run page shows as the error: make it the cause.
         traceback.print_exc()
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        if rank == 0 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # under torchrun the log ends with the launcher's summary: say the cause here
+            message = f"{type(exc).__name__}: {exc}"
+            write_result(Path(argv[0]).parent, error={"message": message})
         return 1
-    print(json.dumps({k: result.get(k) for k in ("train_loss", "eval_loss", "adapter_path")}))
+    if rank == 0:
+        print(json.dumps({k: result.get(k) for k in ("train_loss", "eval_loss", "adapter_path")}))
     return 0
 
 

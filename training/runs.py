@@ -4,7 +4,8 @@ A run is a TrainingRun row plus a Job of kind "train". `launch_run` writes the c
 config.json into the job's work directory and queues the job on a queue per host class
 ("default"/"cpu" for CPU hosts, "gpu" for GPU hosts: start `manage.py db_worker
 --queue-name gpu` there). The worker's task calls `run_training_job`, which starts
-`python -m training.entry <workdir>/config.json` through jobs.run_child.
+`python -m training.entry <workdir>/config.json` through jobs.run_child, under `torchrun`
+with one rank per process when the run's config asks for `processes` > 1.
 
 Orphans: a worker that dies mid-run leaves its job "running" without heartbeats; it reads
 failed everywhere after 30 s (jobs.job_state) and a worker's sweep marks the row. No resume
@@ -225,7 +226,9 @@ def run_training_job(job: Job) -> Job:
     config_path = Path(job.workdir) / CONFIG_NAME
     if not config_path.exists():
         write_child_config(run)
-    job = jobs.run_child(job, jobs.python_module("training.entry", str(config_path)))
+    processes = int(run.config.get("processes") or 1)
+    argv = jobs.python_module("training.entry", str(config_path), processes=processes)
+    job = jobs.run_child(job, argv)
     out = output_dir(run)
     if (Path(job.workdir) / "job.log").exists() and out.exists():
         shutil.copyfile(Path(job.workdir) / "job.log", out / "train.log")

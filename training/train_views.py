@@ -31,6 +31,7 @@ HYPER = (
     "seed",
     "prompt",
     "replay",
+    "processes",
 )
 
 
@@ -98,6 +99,16 @@ class LaunchForm(forms.Form):
             "Share of the rows trained on that are general instruction data (Chinese and "
             "English, shipped with Tunedesk), so the model keeps answering general questions. "
             "0 = off; the demo trains with 0.1."
+        ),
+    )
+    processes = forms.IntegerField(
+        label=gettext_lazy("Processes"),
+        min_value=1,
+        initial=DEFAULTS.processes,
+        required=False,
+        help_text=gettext_lazy(
+            "Training processes the worker launches (torchrun): one per GPU of the host, or "
+            "that many CPU processes. Each step then covers processes × batch size rows."
         ),
     )
     queue = forms.ChoiceField(

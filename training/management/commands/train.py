@@ -36,6 +36,11 @@ class Command(JsonCommand):
             ("--replay", float),
         ):
             parser.add_argument(name, type=kind)
+        parser.add_argument(
+            "--processes",
+            type=int,
+            help="train with N processes under torchrun: one per GPU, else N CPU processes",
+        )
         parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
         parser.add_argument(
             "--status", action="append", choices=Record.Status.values, help="repeatable"
@@ -57,6 +62,7 @@ class Command(JsonCommand):
         actor = acting_user(o["user"])
         keys = ("max_steps", "epochs", "lora_rank", "lora_alpha", "learning_rate")
         keys += ("batch_size", "grad_accum", "max_length", "precision", "seed", "replay")
+        keys += ("processes",)
         config = {k: o[k] for k in keys if o[k] is not None}
         try:
             if o["snapshot"]:
