@@ -12,6 +12,7 @@ from curation.formats import FORMATS
 from curation.models import Draft, ExportSnapshot, Project, Record, Role
 from curation.record_queries import RecordFilter
 from jobs.models import Job
+from training.bfcl import CATEGORIES as BFCL_CATEGORIES
 from training.models import Comparison, TrainingRun
 
 #: Formats whose rows are JSON objects (CSV rows come as files, through the import page).
@@ -440,6 +441,14 @@ class ComparisonCreateSerializer(serializers.Serializer):
         help_text="Answers generated at once; latency is measured apart, one request at a time.",
     )
     probe = serializers.BooleanField(default=True)
+    bfcl_probe = serializers.IntegerField(
+        default=0,
+        min_value=0,
+        max_value=10_000,
+        help_text="Also score base and tuned on this many cases of a BFCL category by BFCL's "
+        "rules (0: off). Needs BFCL's data: pip install --no-deps -r requirements-nodeps.txt.",
+    )
+    bfcl_category = serializers.ChoiceField(choices=list(BFCL_CATEGORIES), default="simple")
     queue = serializers.CharField(default="default")
 
 

@@ -26,7 +26,7 @@ from curation.models import AuditEvent, Draft, ExportSnapshot, Project, Record, 
 from curation.record_content import answer_text
 from jobs import services as jobs
 from jobs.models import Job
-from training import metrics
+from training import bfcl, metrics
 from training.compare_entry import LATENCY_SAMPLE
 from training.models import BaseModel, Comparison, Judgement, TrainingRun
 from training.prompt_setups import prompt_spec
@@ -37,6 +37,11 @@ DEFAULT_NAMES = ("base", "tuned")
 #: latency is measured apart, one request at a time.
 BATCH_SIZE = 16
 DTYPES = ("auto", "float32", "bfloat16")
+#: BFCL probe rows the launch form's toggle asks for: enough to see general tool calling
+#: collapse (a 95% interval of about ±20 points), few enough to add little to a comparison.
+BFCL_PROBE_ROWS = 20
+#: A BFCL simple call is under 70 tokens; a longer answer is wrong anyway.
+BFCL_MAX_NEW_TOKENS = 128
 CSV_FIELDS = (
     "example",
     "row",
@@ -262,11 +267,16 @@ def create_comparison(
     batch_size: int = BATCH_SIZE,
     dtype: str = "auto",
     probe: bool = True,
+    bfcl_probe: int = 0,
+    bfcl_category: str = "simple",
     latency_sample: int | None = None,
     queue: str = "default",
     enqueue: bool = True,
 ) -> Comparison:
-    """Queue a comparison job. `actor` None is a trusted caller (a management command)."""
+    """Queue a comparison job. `actor` None is a trusted caller (a management command).
+
+    `bfcl_probe`: that many cases of BFCL's `bfcl_category` asked of base and tuned (0: none);
+    it needs BFCL's data installed (training/bfcl.py)."""
     if actor is not None and not project.has_role(actor, Role.ENGINEER):
         raise NotAllowed("Only engineers can launch comparisons.")
     if snapshot.project_id != project.pk:
@@ -297,6 +307,9 @@ def create_comparison(
     if latency_sample is not None:
         settings_["latency_sample"] = latency_sample
     settings_["probe"] = bool(probe and set(DEFAULT_NAMES) <= set(names))
+    if bfcl_probe:
+        check_bfcl_probe(bfcl_probe, bfcl_category, contenders)
+        settings_ |= {"bfcl_probe": bfcl_probe, "bfcl_category": bfcl_category}
     job = jobs.create_job("compare", project=project, actor=actor, params=settings_, queue=queue)
     comparison = Comparison.objects.create(
         project=project,
@@ -316,6 +329,40 @@ def create_comparison(
     if enqueue:
         jobs.enqueue(job)
     return comparison
+
+
+def check_bfcl_probe(rows: int, category: str, contenders: list[dict]) -> None:
+    names = [c["name"] for c in contenders]
+    if rows < 0:
+        raise InvalidInput("The BFCL probe needs 0 (none) or more rows.", where="bfcl_probe")
+    if category not in bfcl.CATEGORIES:
+        raise InvalidInput(
+            f"{category!r} is not a BFCL category.",
+            where="bfcl_category",
+            hint=f"use one of {', '.join(bfcl.CATEGORIES)}",
+        )
+    if not set(DEFAULT_NAMES) <= set(names):
+        raise InvalidInput(
+            f"The BFCL probe asks the contenders base and tuned; this comparison has {names}.",
+            where="bfcl_probe",
+            hint="include base and tuned, or leave the BFCL probe off",
+        )
+    served = [c["name"] for c in contenders if c["name"] in DEFAULT_NAMES and c.get("endpoint")]
+    if served:
+        raise InvalidInput(
+            f"The BFCL probe runs local models only; {', '.join(served)} is an HTTP endpoint.",
+            where="bfcl_probe",
+            hint="leave the BFCL probe off for this comparison",
+        )
+    try:
+        bfcl.data_dir()
+    except bfcl.BfclUnavailable:
+        raise InvalidInput(
+            "The BFCL probe needs BFCL's data (the bfcl-eval package), which is not installed.",
+            where="bfcl_probe",
+            hint="pip install --no-deps -r requirements-nodeps.txt (its data files only, "
+            "without its heavy dependencies), or leave the BFCL probe off",
+        ) from None
 
 
 def compare_run(
@@ -346,6 +393,15 @@ def child_config(comparison: Comparison) -> dict:
         if params.get("probe")
         else None,
         "http": params.get("http") or {},
+        "bfcl_probe": {
+            "category": params.get("bfcl_category") or "simple",
+            "rows": params["bfcl_probe"],
+            "seed": 0,
+            "contenders": list(DEFAULT_NAMES),
+            "max_new_tokens": BFCL_MAX_NEW_TOKENS,
+        }
+        if params.get("bfcl_probe")
+        else None,
     }
 
 
@@ -379,6 +435,7 @@ def phase_labels() -> dict[str, str]:
         "merge_check": _("checking that the merged adapter answers as the unmerged one"),
         "test": _("answering the test turns (batched)"),
         "probe": _("answering the forgetting probe"),
+        "bfcl_probe": _("answering the BFCL probe (general tool calling)"),
         "latency": _("timing single requests"),
         "score": _("scoring"),
     }
@@ -581,6 +638,11 @@ HEADLINE_SECTIONS = (
                 True,
             ),
         ),
+    ),
+    (
+        gettext_lazy("General tool calling (BFCL probe)"),
+        "bfcl_n",
+        (("bfcl_accuracy", gettext_lazy("Calls BFCL's rules accept"), "rate", True),),
     ),
     (
         gettext_lazy("Latency of a single request (batch 1, prefix cache on)"),
@@ -787,6 +849,11 @@ def settings_lines(report: dict) -> list[str]:
                 _("%(name)s: probe answers %(cache)s.")
                 % {"name": c["name"], "cache": ran["probe_cache"]}
             )
+        if ran.get("bfcl_probe_cache"):
+            lines.append(
+                _("%(name)s: BFCL probe answers %(cache)s.")
+                % {"name": c["name"], "cache": ran["bfcl_probe_cache"]}
+            )
         latency = ran.get("latency") or {}
         if latency.get("requests"):
             lines.append(
@@ -891,6 +958,26 @@ def significance_rows(report: dict) -> list[dict]:
     return rows
 
 
+def bfcl_probe_view(report: dict) -> dict | None:
+    """The BFCL probe for the page: per contender n, accepted calls and the errors by kind,
+    and the cases with each contender's answer and verdict."""
+    probe = report.get("bfcl_probe")
+    if not probe:
+        return None
+    return probe | {
+        "summary": [
+            {
+                "name": name,
+                "n": f["n"],
+                "correct": f["correct"],
+                "accuracy": fmt(f["accuracy"], "rate"),
+                "errors": ", ".join(f"{k} {v}" for k, v in sorted(f["errors"].items())),
+            }
+            for name, f in probe["contenders"].items()
+        ]
+    }
+
+
 def report_context(comparison: Comparison) -> dict:
     report = comparison.report or {}
     return {
@@ -905,6 +992,7 @@ def report_context(comparison: Comparison) -> dict:
         "min_differing": metrics.MIN_DIFFERING,
         "significance": report.get("significance", []),
         "probe": report.get("probe"),
+        "bfcl_probe": bfcl_probe_view(report),
         "win_rates": win_rates(comparison),
         "tool_chart": per_tool_chart(report),
         "latency_chart": latency_chart(report),
@@ -967,14 +1055,18 @@ def export_csv(comparison: Comparison) -> str:
 def command_summary(comparison: Comparison) -> dict:
     """The last line of `manage.py compare --json`."""
     job = comparison.job
+    report = comparison.report or {}
+    bfcl_figures = (report.get("bfcl_probe") or {}).get("contenders") or {}
     return {
         "comparison": comparison.pk,
         "status": job.status if job else None,
         "error": job.error if job else "",
-        "examples": (comparison.report or {}).get("examples"),
-        "contenders": (comparison.report or {}).get("headline", []),
-        "significance": (comparison.report or {}).get("significance", []),
-        "probe": ((comparison.report or {}).get("probe") or {}).get("drift"),
+        "examples": report.get("examples"),
+        "contenders": report.get("headline", []),
+        "significance": report.get("significance", []),
+        "probe": (report.get("probe") or {}).get("drift"),
+        "bfcl_probe": {n: {"n": f["n"], "accuracy": f["accuracy"]} for n, f in bfcl_figures.items()}
+        or None,
     }
 
 

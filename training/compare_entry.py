@@ -13,6 +13,13 @@ a single request sees it: a sample of examples of each kind (`latency_sample`) s
 time with a warm prefix cache; throughput and cost come from the batch. A base model's probe
 answers are cached under cache_dir/probe-answers/, keyed by the model's files and settings.
 
+Two probes, one mechanism (`PROBES`): "general" asks general questions (training/probes/) and
+measures how far the tuned answers drift from the base's; "bfcl" asks a seeded sample of one
+BFCL category (training/bfcl.py), each question with its own functions offered as tools, and
+scores the parsed calls by BFCL's rules. Both use the contender's way of rendering a prompt
+(template, mode, tool style) without the project's system prompt, tools or examples: what
+they measure is the weights, not the prompt.
+
 config.json (written by training.compare):
   contenders      [{"name", "model": ModelSource dict, "adapter": path or "",
                     "prompt": PromptSpec dict}]; the first is the baseline of the significance
@@ -28,6 +35,8 @@ config.json (written by training.compare):
   "bfloat16"; all contenders alike), latency_sample (per kind), merge_check (examples per
   kind), price_per_hour, normalization,
   probe           {"name", "contenders": [base, tuned], "max_new_tokens"} or null
+  bfcl_probe      {"category", "rows", "seed", "contenders": [base, tuned], "max_new_tokens"}
+                  or null
 
 It writes to its directory: progress.jsonl, examples.jsonl (one line per scored turn with
 every contender's output, the reference, a diff and the metrics), report.json (aggregates)
@@ -54,7 +63,9 @@ from training.prompting import PromptSpec, merge_tools, render_prompt
 
 REPORT_VERSION = 2
 #: Bumped when the probe's answers would differ for the same model and settings.
-PROBE_CACHE_VERSION = 1
+PROBE_CACHE_VERSION = 2
+#: The probes a contender may take -> the setup key that configures each (also its phase).
+PROBES = {"general": "probe", "bfcl": "bfcl_probe"}
 #: Per-example figures the significance tests pair up: (metric, example filter).
 PAIRED = (
     ("tool_name_correct", "tool_reference"),
@@ -127,7 +138,7 @@ def load_examples(rows: list[dict], *, project_tools: list | None) -> list[dict]
 # --- generation ------------------------------------------------------------------------------
 
 #: What each phase of a contender does, as the progress line names it.
-PHASES = ("load", "merge_check", "test", "probe", "latency")
+PHASES = ("load", "merge_check", "test", "probe", "bfcl_probe", "latency")
 
 
 def resolve_dtype(requested: str | None) -> tuple[str, str]:
@@ -236,15 +247,17 @@ def merge_check_sample(examples: list[dict], n: int) -> list[int]:
 
 def answer_contender(
     contender: dict, examples: list[dict], setup: dict, progress: PhasedProgress
-) -> tuple[list[dict], dict | None, dict]:
-    """Each example's output for one contender, its probe answers if it takes the probe, and
-    how it ran (precision, adapter merged or not, throughput, latency method)."""
+) -> tuple[list[dict], dict[str, dict], dict]:
+    """Each example's output for one contender, its answers to each probe it takes (by probe),
+    and how it ran (precision, adapter merged or not, throughput, latency method)."""
     name = contender["name"]
     if contender.get("endpoint"):
         from training import compare_http
 
         takes_probe = name in ((setup.get("probe") or {}).get("contenders") or [])
-        return compare_http.answer(
+        # An endpoint takes the general probe only (compare.check_bfcl_probe refuses the BFCL
+        # probe for one).
+        outputs, probe, ran = compare_http.answer(
             contender,
             examples,
             setup,
@@ -252,6 +265,7 @@ def answer_contender(
             parse=parse,
             probe_rows=(lambda: probe_rows(setup)) if takes_probe else None,
         )
+        return outputs, ({"general": probe} if probe is not None else {}), ran
     spec = PromptSpec.from_dict(contender.get("prompt") or {})
     dtype = setup["dtype"]
     max_new_tokens = int(setup.get("max_new_tokens") or 256)
@@ -335,16 +349,17 @@ def answer_contender(
                 "finish_reason": generation.finish_reason,
             }
         )
-    probe = None
-    if name in ((setup.get("probe") or {}).get("contenders") or []):
-        probe, ran["probe_cache"] = answer_probe(
-            model, tokenizer, setup, progress, contender, batch_size
-        )
+    probes = {}
+    for kind, key in PROBES.items():
+        if name in ((setup.get(key) or {}).get("contenders") or []):
+            probes[kind], ran[f"{key}_cache"] = answer_probe(
+                model, tokenizer, setup, progress, contender, batch_size, kind=kind
+            )
     ran["latency"] = time_requests(
         model, tokenizer, prompts, outputs, setup, progress, name, max_new_tokens
     )
     del model
-    return outputs, probe, ran
+    return outputs, probes, ran
 
 
 def _prompts(tokenizer: Any, spec: PromptSpec, examples: list[dict]) -> list[str]:
@@ -404,9 +419,45 @@ def probe_rows(setup: dict) -> list[dict]:
     return load_probe(name=(setup.get("probe") or {}).get("name") or "general")
 
 
-def probe_cache_path(setup: dict, contender: dict) -> Path | None:
+def bfcl_cases(setup: dict) -> list:
+    """The BFCL probe's cases: a seeded sample of `rows` cases of its category (the same
+    sample every time, so a base model's answers stay cached)."""
+    from training import bfcl
+
+    config = setup.get("bfcl_probe") or {}
+    return bfcl.load(
+        config.get("category") or "simple",
+        limit=int(config["rows"]) if config.get("rows") else None,
+        seed=int(config.get("seed") or 0),
+    )
+
+
+def probe_items(setup: dict, kind: str = "general") -> list[dict]:
+    """Each question of a probe as {"id", "messages", "tools"}."""
+    if kind == "bfcl":
+        return [{"id": c.id, "messages": c.messages, "tools": c.tools} for c in bfcl_cases(setup)]
+    return [
+        {"id": r["id"], "messages": [{"role": "user", "content": r["question"]}], "tools": None}
+        for r in probe_rows(setup)
+    ]
+
+
+def probe_spec(contender: dict) -> PromptSpec:
+    """The contender's way of rendering a prompt (template, chat or template mode, how tools
+    are shown) without the project's system prompt, tools and examples."""
+    spec = PromptSpec.from_dict(contender.get("prompt") or {})
+    style = "auto" if spec.tool_style == "none" else spec.tool_style  # a probe's tools show
+    return PromptSpec(template=spec.template, mode=spec.mode, tool_style=style)
+
+
+def _probe_max_new_tokens(setup: dict, kind: str) -> int:
+    return int((setup.get(PROBES[kind]) or {}).get("max_new_tokens") or 64)
+
+
+def probe_cache_path(setup: dict, contender: dict, kind: str = "general") -> Path | None:
     """Where a base model's probe answers are kept (none for a tuned contender): a key over
-    the model and its files, the precision, the probe's questions and the answer length."""
+    the model and its files, the precision, the probe's questions (and tools), the prompt's
+    shape and the answer length."""
     if contender.get("adapter") or contender.get("endpoint"):
         return None
     import hashlib
@@ -425,12 +476,13 @@ def probe_cache_path(setup: dict, contender: dict) -> Path | None:
         "model": contender["model"],
         "files": files,
         "dtype": setup["dtype"],
-        "max_new_tokens": int((setup.get("probe") or {}).get("max_new_tokens") or 64),
-        "probe": probe_rows(setup),
+        "max_new_tokens": _probe_max_new_tokens(setup, kind),
+        "probe": probe_items(setup, kind),
+        "prompt": asdict(probe_spec(contender)),
         "version": PROBE_CACHE_VERSION,
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    return Path(setup["cache_dir"]) / "probe-answers" / f"{source.name}-{digest}.json"
+    return Path(setup["cache_dir"]) / "probe-answers" / f"{source.name}-{kind}-{digest}.json"
 
 
 def answer_probe(
@@ -440,30 +492,33 @@ def answer_probe(
     progress: PhasedProgress,
     contender: dict,
     batch_size: int,
+    *,
+    kind: str = "general",
 ) -> tuple[dict, str]:
-    """General questions with a bare prompt: what drifts is the weights, not the prompt.
-    A base model's answers come from the cache when it has them ("hit")."""
-    rows = probe_rows(setup)
-    cached = probe_cache_path(setup, contender)
+    """One probe's questions (probe_items), each with its own tools if any, in the prompt of
+    probe_spec: what drifts is the weights, not the prompt. {id: raw answer}; a base model's
+    answers come from the cache when it has them ("hit")."""
+    items = probe_items(setup, kind)
+    cached = probe_cache_path(setup, contender, kind)
     if cached is not None and cached.is_file():
         answers = json.loads(cached.read_text(encoding="utf-8"))
-        if all(r["id"] in answers for r in rows):
+        if all(item["id"] in answers for item in items):
             return answers, "hit"
-    spec = PromptSpec()
+    spec = probe_spec(contender)
     prompts = [
-        render_prompt(tokenizer, spec, [{"role": "user", "content": r["question"]}]) for r in rows
+        render_prompt(tokenizer, spec, item["messages"], tools=item["tools"]) for item in items
     ]
-    progress.phase("probe", len(rows), contender=contender["name"])
+    progress.phase(PROBES[kind], len(items), contender=contender["name"])
     generations = generate(
         model,
         tokenizer,
         prompts,
-        max_new_tokens=int(setup["probe"].get("max_new_tokens") or 64),
+        max_new_tokens=_probe_max_new_tokens(setup, kind),
         batch_size=batch_size,
         on_row=progress.advance,
         warm=False,
     )
-    answers = {r["id"]: g.text for r, g in zip(rows, generations, strict=True)}
+    answers = {item["id"]: g.text for item, g in zip(items, generations, strict=True)}
     if cached is None:
         return answers, "not cached (tuned)"
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -843,6 +898,51 @@ def probe_report(setup: dict, answers: dict[str, dict]) -> dict | None:
     }
 
 
+def bfcl_report(setup: dict, answers: dict[str, dict]) -> dict | None:
+    """Per contender that took the BFCL probe: its answers parsed into calls (as the test
+    turns are) and judged by BFCL's rules (bfcl.check): n, how many BFCL accepts, the
+    accuracy and the count of each kind of error; and per case every contender's verdict."""
+    from training import bfcl
+
+    config = setup.get("bfcl_probe") or {}
+    names = [n for n in config.get("contenders") or [] if n in answers]
+    if not names:
+        return None
+    figures = {n: {"n": 0, "correct": 0, "errors": {}} for n in names}
+    rows = []
+    for case in bfcl_cases(setup):
+        verdicts = {}
+        for name in names:
+            raw = answers[name][case.id]
+            kind, answer = parse(raw, case.tools)
+            verdict = bfcl.check(case, answer)
+            verdicts[name] = {"raw": raw, "parse": kind, "valid": verdict.valid}
+            verdicts[name]["error"] = verdict.error
+            mine = figures[name]
+            mine["n"] += 1
+            mine["correct"] += verdict.valid
+            if verdict.error:
+                mine["errors"][verdict.error] = mine["errors"].get(verdict.error, 0) + 1
+        users = [m.get("content") or "" for m in case.messages if m.get("role") == "user"]
+        reference = case.reference()
+        rows.append(
+            {
+                "id": case.id,
+                "question": users[-1] if users else "",
+                "functions": [fn["name"] for fn in case.functions],
+                "reference": answer_text(reference) if reference else "",
+                "answers": verdicts,
+            }
+        )
+    for mine in figures.values():
+        mine["accuracy"] = mine["correct"] / mine["n"] if mine["n"] else None
+    return {
+        "category": config.get("category") or "simple",
+        "contenders": figures,
+        "rows": rows,
+    }
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -869,16 +969,21 @@ def run(config_path: str | Path) -> dict:
     outputs, probes, ran = {}, {}, {}
     for contender in contenders:
         name = contender["name"]
-        outputs[name], probe, ran[name] = answer_contender(contender, examples, setup, progress)
-        if probe is not None:
-            probes[name] = probe
+        outputs[name], probes[name], ran[name] = answer_contender(
+            contender, examples, setup, progress
+        )
+
+    def answers_to(kind: str) -> dict[str, dict]:
+        return {name: p[kind] for name, p in probes.items() if kind in p}
+
     progress.phase("score")
     report = score(examples, outputs, setup, ran)
     report |= {
         "version": REPORT_VERSION,
         "rows": len(rows),
         "examples": len(examples),
-        "probe": probe_report(setup, probes),
+        "probe": probe_report(setup, answers_to("general")),
+        "bfcl_probe": bfcl_report(setup, answers_to("bfcl")),
         "settings": {
             k: setup.get(k)
             for k in (
@@ -917,10 +1022,14 @@ def http_settings(setup: dict) -> dict:
 
 
 def add_probe_to_headline(report: dict) -> None:
-    """The probe beside the tool figures: each probed contender's ROUGE-L to the references."""
+    """The probes beside the tool figures: each probed contender's ROUGE-L to the general
+    probe's references, and the share of BFCL cases BFCL's rules accept, each with its n."""
     probe = report.get("probe")
+    bfcl_figures = (report.get("bfcl_probe") or {}).get("contenders") or {}
     for h in report["headline"]:
         h["probe_n"] = h["probe_rouge_l_to_reference"] = None
+        mine = bfcl_figures.get(h["name"]) or {}
+        h["bfcl_n"], h["bfcl_accuracy"] = mine.get("n"), mine.get("accuracy")
         if probe and h["name"] in (probe["base"], probe["tuned"]):
             side = "base" if h["name"] == probe["base"] else "tuned"
             h["probe_n"] = probe["drift"]["n"]
@@ -932,8 +1041,7 @@ def planned_phases(
 ) -> list[tuple[str, int]]:
     """The phases the comparison will run, in order, with the answers each generates (their
     sum is the progress bar's total): per contender the merge check of an adapter, every
-    example, the probe where its answers are not cached, the sample timed alone."""
-    probe = setup.get("probe") or {}
+    example, each probe where its answers are not cached, the sample timed alone."""
     plan = []
     for c in contenders:
         plan.append(("load", 0))
@@ -942,10 +1050,11 @@ def planned_phases(
                 ("merge_check", len(merge_check_sample(examples, int(setup.get("merge_check", 2)))))
             )
         plan.append(("test", len(examples)))
-        if c["name"] in (probe.get("contenders") or []):
-            cached = probe_cache_path(setup, c)
-            if cached is None or not cached.is_file():
-                plan.append(("probe", len(probe_rows(setup))))
+        for kind, key in PROBES.items():
+            if c["name"] in ((setup.get(key) or {}).get("contenders") or []):
+                cached = probe_cache_path(setup, c, kind)
+                if cached is None or not cached.is_file():
+                    plan.append((key, len(probe_items(setup, kind))))
         plan.append(("latency", len(setup["latency_sample_indices"])))
     return plan
 

@@ -31,6 +31,16 @@ class LaunchForm(forms.Form):
         label=_("Forgetting probe"),
         help_text=_("Also ask both models general questions, to see what tuning made it forget."),
     )
+    bfcl_probe = forms.BooleanField(
+        required=False,
+        initial=False,
+        label=_("BFCL probe"),
+        help_text=_(
+            "Also score both models on %(n)d cases of BFCL's simple category (general tool "
+            "calling, by BFCL's rules). Needs: pip install --no-deps -r requirements-nodeps.txt"
+        )
+        % {"n": compare.BFCL_PROBE_ROWS},
+    )
     max_new_tokens = forms.IntegerField(min_value=8, max_value=4096, initial=256)
     batch_size = forms.IntegerField(
         min_value=1,
@@ -121,6 +131,7 @@ def comparison_launch(request: HttpRequest, slug: str) -> HttpResponse:
             names=form.contenders(),
             limit=data["limit"],
             probe=data["probe"],
+            bfcl_probe=compare.BFCL_PROBE_ROWS if data["bfcl_probe"] else 0,
             max_new_tokens=data["max_new_tokens"] or 256,
             batch_size=data["batch_size"] or compare.BATCH_SIZE,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
+from core.errors import InvalidInput
 from curation.models import ExportSnapshot, Record
 from jobs.models import Job
 from jobs.progress import PhasedProgress
@@ -476,3 +479,123 @@ def test_a_judgement_counts_for_the_contender_on_the_chosen_side(scripted, peopl
     wins = rate["wins"] if left == rate["a"] else rate["losses"]
     assert (wins, rate["n"]) == (1, 1)
     assert compare.next_ab(finished, people["reviewer"])["index"] != item["index"]
+
+
+# --- the BFCL probe --------------------------------------------------------------------------
+
+needs_bfcl = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("bfcl_eval") is None,
+    reason="bfcl-eval is not installed (requirements-nodeps.txt)",
+)
+
+
+@needs_bfcl
+def test_the_bfcl_probe_reports_each_contenders_accuracy_and_n(run, people, tmp_path, client_for):
+    comparison = compare.compare_run(
+        run, people["engineer"], limit=1, probe=False, bfcl_probe=3, latency_sample=0, **OPTIONS
+    )
+    config = compare.child_config(comparison)
+    assert config["bfcl_probe"] | {"max_new_tokens": 4} == {
+        "category": "simple",
+        "rows": 3,
+        "seed": 0,
+        "contenders": ["base", "tuned"],
+        "max_new_tokens": 4,
+    }
+    config["bfcl_probe"]["max_new_tokens"] = 4
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    compare_entry.run(tmp_path / "config.json")
+    report = json.loads((tmp_path / "report.json").read_text())
+    figures = report["bfcl_probe"]["contenders"]
+    assert set(figures) == {"base", "tuned"}
+    for name, f in figures.items():
+        assert f["n"] == 3 and f["correct"] + sum(f["errors"].values()) == 3
+        headline = next(h for h in report["headline"] if h["name"] == name)
+        assert headline["bfcl_n"] == 3 and headline["bfcl_accuracy"] == f["accuracy"]
+    rows = report["bfcl_probe"]["rows"]
+    assert len(rows) == 3 and all(set(r["answers"]) == {"base", "tuned"} for r in rows)
+    ran = {c["name"]: c["ran"] for c in report["contenders"]}
+    assert ran["base"]["bfcl_probe_cache"] == "miss"  # cached for the next comparison
+    assert ran["tuned"]["bfcl_probe_cache"] == "not cached (tuned)"
+    again, how = compare_entry.answer_probe(
+        None,
+        None,
+        config | {"dtype": report["settings"]["dtype"]},
+        PhasedProgress(tmp_path, []),
+        config["contenders"][0],
+        8,
+        kind="bfcl",
+    )
+    assert how == "hit" and set(again) == {r["id"] for r in rows}
+    assert "probe_cache" not in ran["base"]  # the general probe was off
+    sections = {s["title"]: s for s in compare.headline_sections(report)}
+    assert sections["General tool calling (BFCL probe)"]["n"] == 3
+    Comparison.objects.filter(pk=comparison.pk).update(report=report)
+    page = client_for("engineer").get(
+        reverse("training:comparison", args=[run.project.slug, comparison.pk])
+    )
+    cells = re.findall(
+        r'<tr data-contender="(\w+)"><td>\w+</td><td class="num">(\d+)</td>', page.text
+    )
+    assert cells == [("base", "3"), ("tuned", "3")]
+
+
+@needs_bfcl
+def test_bfcl_answers_are_parsed_into_calls_and_judged_by_bfcls_rules():
+    from training import bfcl
+    from training.prompting import tool_call_text
+
+    setup = {"bfcl_probe": {"category": "simple", "rows": 4, "contenders": ["base", "tuned"]}}
+    cases = compare_entry.bfcl_cases(setup)
+    right = {c.id: tool_call_text(**c.reference()[0]) for c in cases}
+    renamed = {c.id: tool_call_text("not_" + c.reference()[0]["name"], {}) for c in cases}
+    wrong = renamed | {cases[0].id: "I cannot help with that.", cases[1].id: right[cases[1].id]}
+    report = compare_entry.bfcl_report(setup, {"base": wrong, "tuned": right})
+    base, tuned = report["contenders"]["base"], report["contenders"]["tuned"]
+    assert tuned == {"n": 4, "correct": 4, "errors": {}, "accuracy": 1.0}
+    assert base == {
+        "n": 4,
+        "correct": 1,
+        "errors": {"wrong_count": 1, "wrong_func_name": 2},
+        "accuracy": 0.25,
+    }
+    first = report["rows"][0]
+    assert first["answers"]["base"] == {
+        "raw": "I cannot help with that.",
+        "parse": "text",
+        "valid": False,
+        "error": "wrong_count",
+    }
+    assert first["question"] == cases[0].messages[-1]["content"]
+    assert first["reference"].startswith(cases[0].reference()[0]["name"] + " {")
+    assert bfcl.check(cases[0], cases[0].reference()).valid  # what the page shows is accepted
+
+
+def test_a_bfcl_probe_without_bfcls_data_is_refused_with_how_to_install(run, people, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "bfcl_eval", None)  # as if it were not installed
+    with pytest.raises(InvalidInput) as refused:
+        compare.compare_run(run, people["engineer"], bfcl_probe=3, **OPTIONS)
+    assert "not installed" in refused.value.message
+    assert "pip install --no-deps -r requirements-nodeps.txt" in refused.value.hint
+    assert not Comparison.objects.exists()
+    # off, it needs nothing
+    assert (
+        compare.compare_run(run, people["engineer"], **OPTIONS).job.params.get("bfcl_probe") is None
+    )
+
+
+def test_the_api_takes_the_bfcl_probe_and_refuses_a_bad_category(run, api_for):
+    client = api_for("engineer")
+    path = f"/api/projects/{run.project.slug}/comparisons/"
+    bad = client.post(path, {"run": run.pk, "bfcl_probe": 3, "bfcl_category": "x"}, format="json")
+    assert bad.status_code == 400 and "bfcl_category" in json.dumps(bad.json())
+    if __import__("importlib").util.find_spec("bfcl_eval") is None:
+        pytest.skip("bfcl-eval is not installed (requirements-nodeps.txt)")
+    response = client.post(
+        path, {"run": run.pk, "bfcl_probe": 3, "bfcl_category": "live_simple"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    params = Comparison.objects.get(pk=response.json()["id"]).job.params
+    assert (params["bfcl_probe"], params["bfcl_category"]) == (3, "live_simple")

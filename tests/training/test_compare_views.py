@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import re
+import sys
 
 import pytest
 from django.urls import reverse
@@ -98,6 +100,31 @@ def test_the_launch_form_offers_the_row_limit_and_the_probe_toggle(run, client_f
     assert without.job.params["limit"] == with_probe.job.params["limit"] == 8
     assert compare.child_config(without)["probe"] is None
     assert compare.child_config(with_probe)["probe"]["contenders"] == ["base", "tuned"]
+
+
+def test_the_launch_form_toggles_the_bfcl_probe_and_says_how_to_install_it(
+    run, client_for, monkeypatch
+):
+    client = client_for("engineer")
+    page = client.get(reverse("training:comparisons", args=["shop"])).content.decode()
+    box = re.search(r'<input type="checkbox" name="bfcl_probe"[^>]*>', page)
+    assert box and "checked" not in box.group(0)  # off by default: it needs an extra package
+    launch = reverse("training:comparison_launch", args=["shop"])
+    form = {"run": run.pk, "limit": 8, "max_new_tokens": 8, "batch_size": 16}
+    client.post(launch, form)
+    monkeypatch.setitem(sys.modules, "bfcl_eval", None)  # as if bfcl-eval were not installed
+    refused = client.post(launch, form | {"bfcl_probe": "on"})
+    assert refused.status_code == 400 and Comparison.objects.count() == 1
+    assert "pip install --no-deps -r requirements-nodeps.txt" in refused.content.decode()
+    monkeypatch.undo()
+    if importlib.util.find_spec("bfcl_eval") is None:
+        pytest.skip("bfcl-eval is not installed (requirements-nodeps.txt)")
+    client.post(launch, form | {"bfcl_probe": "on"})
+    without, with_bfcl = Comparison.objects.order_by("pk")
+    assert compare.child_config(without)["bfcl_probe"] is None
+    probe = compare.child_config(with_bfcl)["bfcl_probe"]
+    assert probe["rows"] == compare.BFCL_PROBE_ROWS and probe["category"] == "simple"
+    assert probe["contenders"] == ["base", "tuned"]
 
 
 def test_the_progress_says_which_phase_runs_and_no_eta_before_it_has_a_pace(finished, client_for):

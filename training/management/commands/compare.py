@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from core.errors import CurationError
 from curation.management.util import JsonCommand
 from jobs.models import Job
-from training import compare
+from training import bfcl, compare
 from training.compare_entry import LATENCY_SAMPLE
 from training.models import TrainingRun
 
@@ -47,6 +47,21 @@ class Command(JsonCommand):
             help=f"examples of each kind timed alone per contender (default {LATENCY_SAMPLE})",
         )
         parser.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
+        parser.add_argument(
+            "--bfcl-probe",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also score base and tuned on N cases of a BFCL category by BFCL's rules "
+            f"(default 0: off; {compare.BFCL_PROBE_ROWS} is a quick look); needs "
+            "pip install --no-deps -r requirements-nodeps.txt",
+        )
+        parser.add_argument(
+            "--bfcl-category",
+            choices=list(bfcl.CATEGORIES),
+            default="simple",
+            help="the BFCL category the probe samples (default simple)",
+        )
         parser.add_argument("--queue", default="default")
         parser.add_argument("--json", action="store_true", help="last line: one JSON object")
         parser.add_argument(
@@ -70,6 +85,8 @@ class Command(JsonCommand):
                 dtype=options["dtype"],
                 latency_sample=options["latency_sample"],
                 probe=not options["no_probe"],
+                bfcl_probe=options["bfcl_probe"],
+                bfcl_category=options["bfcl_category"],
                 queue=options["queue"],
                 enqueue=not options["inline"],
             )
