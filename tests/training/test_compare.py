@@ -599,3 +599,13 @@ def test_the_api_takes_the_bfcl_probe_and_refuses_a_bad_category(run, api_for):
     assert response.status_code == 201, response.json()
     params = Comparison.objects.get(pk=response.json()["id"]).job.params
     assert (params["bfcl_probe"], params["bfcl_category"]) == (3, "live_simple")
+
+
+def test_the_bfcl_probe_is_refused_for_an_http_contender(run, people):
+    BaseModel.objects.create(
+        name="served", kind=BaseModel.Kind.HTTP, base_url="http://127.0.0.1:9/v1", api_model="m"
+    )
+    with pytest.raises(InvalidInput, match="local models only; base is an HTTP endpoint"):
+        compare.compare_run(
+            run, people["engineer"], names=["base=model:served", "tuned"], bfcl_probe=3, **OPTIONS
+        )
