@@ -78,8 +78,13 @@ def chat(
     max_tokens: int = 256,
     temperature: float = 0.0,
     timeout: float = 120.0,
+    stream: bool = False,
 ) -> tuple[dict, float]:
-    """POST /chat/completions; returns (the response object, latency in seconds)."""
+    """POST /chat/completions; returns (the response object, latency in seconds).
+
+    With `stream` the answer is read as server-sent events and put together into the same
+    response object, which then also says `first_token_s`: the seconds until the first
+    piece of the answer came (None if the server ignored `stream` and answered at once)."""
     body: dict = {
         "model": endpoint.model,
         "messages": messages,
@@ -88,6 +93,8 @@ def chat(
     }
     if tools:
         body["tools"] = tools
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
     url = endpoint.base_url.rstrip("/") + "/chat/completions"
     headers = {"Content-Type": "application/json"}
     if key := endpoint.api_key():
@@ -98,7 +105,12 @@ def chat(
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.loads(response.read())
+            if stream and "text/event-stream" in response.headers.get("Content-Type", ""):
+                payload = _read_events(response, started, timeout)
+            else:
+                payload = json.loads(response.read())
+                if stream and isinstance(payload, dict):
+                    payload["first_token_s"] = None
     except urllib.error.HTTPError as e:
         detail = e.read().decode(errors="replace")[:500]
         raise BackendError(
@@ -122,6 +134,51 @@ def chat(
     if not isinstance(payload, dict) or not payload.get("choices"):
         raise BackendError(f"{url} answered without choices: {str(payload)[:300]}", status=200)
     return payload, time.perf_counter() - started
+
+
+def _read_events(response, started: float, timeout: float) -> dict:
+    """A streamed chat completion (`data: {chunk}` lines up to `data: [DONE]`) as one
+    response object. The timeout holds for the whole answer, not only for each read."""
+    content: list[str] = []
+    calls: dict[int, dict] = {}
+    finish, usage, first = None, None, None
+    for raw in response:
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError(f"the streamed answer took over {timeout:g} s")
+        line = raw.decode("utf-8").strip()
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        chunk = json.loads(data)
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if first is None and (delta.get("content") or delta.get("tool_calls")):
+                first = time.perf_counter() - started
+            content.append(delta.get("content") or "")
+            for call in delta.get("tool_calls") or []:
+                slot = calls.setdefault(
+                    call.get("index", len(calls)),
+                    {
+                        "id": call.get("id"),
+                        "type": "function",
+                        "function": {"name": "", "arguments": ""},
+                    },
+                )
+                function = call.get("function") or {}
+                slot["function"]["name"] += function.get("name") or ""
+                slot["function"]["arguments"] += function.get("arguments") or ""
+            finish = choice.get("finish_reason") or finish
+    message: dict = {"role": "assistant", "content": "".join(content) or None}
+    if calls:
+        message["tool_calls"] = [calls[k] for k in sorted(calls)]
+    return {
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": usage,
+        "first_token_s": first,
+    }
 
 
 def chat_with_retries(

@@ -904,10 +904,19 @@ def http_lines(contender: dict, http: dict) -> list[str]:
             if endpoint.get("native_tools")
             else _("written into the prompt, as for a local model"),
         },
-        _(
-            "%(name)s: latency measured over HTTP, whole requests sent one at a time (network "
-            "and server queue included; %(same)s of %(n)s gave the same answer as before); the "
-            "time to first token is not measured (no streaming)."
+        (
+            _(
+                "%(name)s: latency measured over HTTP, whole requests sent one at a time "
+                "(network and server queue included; %(same)s of %(n)s gave the same answer as "
+                "before), streamed: the time to first token is when the first piece came."
+            )
+            if latency.get("first_token") == "measured by streaming"
+            else _(
+                "%(name)s: latency measured over HTTP, whole requests sent one at a time "
+                "(network and server queue included; %(same)s of %(n)s gave the same answer as "
+                "before); the time to first token is not measured (the endpoint does not "
+                "stream)."
+            )
         )
         % {
             "name": contender["name"],

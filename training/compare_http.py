@@ -7,7 +7,8 @@ them, else written into the prompt as for a local model), sent through `backends
 HTTP client) by a small thread pool, and parsed by the same `parsing` as local output. Usage
 comes from each response's `usage`; cost per 1,000 requests from the registry's per-token
 prices. Latency: the sampled turns sent again one at a time, each timed over HTTP as a whole
-request; the time to first token is not measured (no streaming).
+request, and streamed where the endpoint streams, for the time to first token (else it is
+not measured).
 
 A request that fails after its retries (rate limits, server errors, no answer within the
 timeout) leaves a failed example; a wrong key, model or URL, or too many failed requests,
@@ -172,6 +173,8 @@ def _ask(
     tools: list | None,
     max_new_tokens: int,
     http: dict,
+    *,
+    stream: bool = False,
 ) -> dict | BackendError:
     try:
         response, latency, attempts = chat_with_retries(
@@ -183,10 +186,12 @@ def _ask(
             timeout=http["timeout_s"],
             retries=http["retries"],
             backoff_s=http["backoff_s"],
+            stream=stream,
         )
     except BackendError as e:
         return e
-    return {"response": response, "latency_s": latency, "attempts": attempts}
+    first = response.get("first_token_s") if stream else None
+    return {"response": response, "latency_s": latency, "first_token_s": first}
 
 
 def _message(result: dict | BackendError) -> tuple[str, list | None, dict, str]:
@@ -217,7 +222,7 @@ def _output(result: dict | BackendError, offered: list[dict], parse) -> dict:
         "parse": kind,
         "answer": answer_,
         "latency_ms": None,  # timed alone below, for the sampled examples
-        "first_token_ms": None,  # not measured over HTTP (no streaming)
+        "first_token_ms": None,  # measured below if the endpoint streams
         "prompt_tokens": usage.get("prompt_tokens"),
         "completion_tokens": usage.get("completion_tokens"),
         "finish_reason": finish_reason,
@@ -238,26 +243,32 @@ def _time_requests(
     name: str,
     parse,
 ) -> dict:
-    """The sampled examples sent one at a time, each timed as a whole request over HTTP
-    (after one untimed request, as the local path warms its cache)."""
+    """The sampled examples sent one at a time, each timed as a whole request over HTTP,
+    after one untimed request (as the local path warms its cache) that also finds out whether
+    the endpoint streams: then the time to first token is measured too."""
     sample = [i for i in setup["latency_sample_indices"] if "request_error" not in outputs[i]]
     progress.phase("latency", len(sample), contender=name)
     figures = {
         "batch_size": 1,
         "over_http": True,
-        "first_token": "not measured (no streaming)",
+        "first_token": "not measured (the endpoint does not stream)",
         "requests": len(sample),
         "same_answers": 0,
     }
     if not sample:
         return figures
-    _ask(endpoint, *requests[sample[0]], max_new_tokens, http)  # warm, untimed
+    warm = _ask(endpoint, *requests[sample[0]], max_new_tokens, http, stream=True)
+    stream = not isinstance(warm, BackendError) and warm["first_token_s"] is not None
+    if stream:
+        figures["first_token"] = "measured by streaming"
     for i in sample:
-        result = _ask(endpoint, *requests[i], max_new_tokens, http)
+        result = _ask(endpoint, *requests[i], max_new_tokens, http, stream=stream)
         progress.advance()
         if isinstance(result, BackendError):
             continue
         content, tool_calls, _usage, _finish = _message(result)
         figures["same_answers"] += parse(content, None, tool_calls)[1] == outputs[i]["answer"]
         outputs[i]["latency_ms"] = result["latency_s"] * 1000
+        if result["first_token_s"] is not None:
+            outputs[i]["first_token_ms"] = result["first_token_s"] * 1000
     return figures

@@ -19,7 +19,7 @@ from django.urls import reverse
 from core.tokens import issue_token
 from jobs.models import Job
 from training import compare, compare_entry, compare_http
-from training.backends import BackendError, Endpoint, chat_with_retries
+from training.backends import BackendError, Endpoint, chat, chat_with_retries
 from training.models import BaseModel, Comparison
 
 from .test_compare import data_dir, run, snapshot, tiny_adapter  # noqa: F401 - fixtures
@@ -114,6 +114,7 @@ def test_an_http_contender_answers_as_the_local_model_over_real_http(
     assert ran["base-http"]["latency"]["over_http"] is True
     assert ran["base-http"]["latency"]["same_answers"] == report["examples"]
     assert ran["base-http"]["failed_requests"] == 0
+    assert ran["base-http"]["latency"]["first_token"].startswith("not measured")  # no stream
 
     report.pop("example_lines")
     Comparison.objects.filter(pk=comparison.pk).update(report=report)
@@ -185,7 +186,7 @@ def test_a_dead_endpoint_fails_the_job_with_a_clear_message(run, people):  # noq
     job = compare.run_compare_job(comparison.job)
     assert job.status == Job.Status.FAILED
     assert f"127.0.0.1:{port}" in job.error and "could not be reached" in job.error
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 120
 
 
 class Flaky(BaseHTTPRequestHandler):
@@ -199,7 +200,7 @@ class Flaky(BaseHTTPRequestHandler):
         Flaky.seen.append(self.path)
         step = Flaky.script.pop(0) if len(Flaky.script) > 1 else Flaky.script[0]
         if step == "slow":
-            time.sleep(1.5)
+            time.sleep(6)
             step = 200
         body = {"error": {"message": "busy"}}
         if step == 200:
@@ -269,7 +270,7 @@ def test_a_request_past_its_timeout_ends_within_it(flaky):
     started = time.monotonic()
     with pytest.raises(BackendError, match="no answer within 0.3 s"):
         chat_with_retries(flaky, [{"role": "user", "content": "hi"}], timeout=0.3, retries=0)
-    assert time.monotonic() - started < 1.4
+    assert time.monotonic() - started < 5  # not the 6 s the answer would take
 
 
 def test_an_unknown_registered_name_is_a_clear_command_error(run):  # noqa: F811
@@ -297,3 +298,105 @@ def test_the_api_takes_an_http_contender(run, api_for):  # noqa: F811
         format="json",
     )
     assert unknown.status_code == 404 and "No base model named 'nope'" in unknown.content.decode()
+
+
+class Streaming(BaseHTTPRequestHandler):
+    """Streams when asked to (two pieces 0.2 s apart: text, or a tool call), else answers
+    at once; the pieces put together are the answer it gives unstreamed."""
+
+    def do_POST(self):  # noqa: N802 - the stdlib's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        tool = body["messages"][-1]["content"] == "tool"
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "Hello"}
+            if tool:
+                call = {"name": "check_stock", "arguments": '{"product": "x"}'}
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "type": "function", "function": call}],
+                }
+            data = json.dumps(
+                {
+                    "choices": [{"message": message}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 2},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if tool:
+            deltas = [
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "c1",
+                            "function": {"name": "check_stock", "arguments": '{"product":'},
+                        }
+                    ]
+                },
+                {"tool_calls": [{"index": 0, "function": {"arguments": ' "x"}'}}]},
+            ]
+        else:
+            deltas = [{"role": "assistant", "content": "Hel"}, {"content": "lo"}]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for n, delta in enumerate(deltas):
+            if n:
+                time.sleep(0.2)
+            chunk = {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
+        self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def streaming():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Streaming)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Endpoint(base_url=f"http://127.0.0.1:{server.server_port}/v1", model="m")
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_streamed_answer_is_put_together_with_its_first_token_time(streaming):
+    text, latency = chat(streaming, [{"role": "user", "content": "hi"}], stream=True)
+    assert text["choices"][0]["message"]["content"] == "Hello"
+    assert text["usage"] == {"prompt_tokens": 5, "completion_tokens": 2}
+    assert 0 < text["first_token_s"] < latency - 0.15
+    call, _ = chat(streaming, [{"role": "user", "content": "tool"}], stream=True)
+    (tool_call,) = call["choices"][0]["message"]["tool_calls"]
+    assert tool_call["function"] == {"name": "check_stock", "arguments": '{"product": "x"}'}
+
+
+@pytest.mark.django_db(transaction=False)
+def test_an_endpoint_that_streams_gets_its_time_to_first_token_measured(streaming, tmp_path):
+    rows = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "Hello"}]}
+        for q in ("hi", "tool")
+    ]
+    examples = compare_entry.load_examples(rows, project_tools=None)
+    contender = {"name": "remote", "endpoint": asdict(streaming), "prompt": {}}
+    setup = {"latency_sample_indices": [0, 1], "http": {"concurrency": 2}}
+    progress = compare_entry.PhasedProgress(tmp_path, [("test", 2), ("latency", 2)])
+    outputs, _, ran = compare_http.answer(
+        contender, examples, setup, progress, parse=compare_entry.parse
+    )
+    assert ran["latency"]["first_token"] == "measured by streaming"
+    assert ran["latency"]["same_answers"] == 2  # streamed or not, the same answers
+    assert outputs[0]["answer"] == "Hello" and outputs[1]["parse"] == "tool_calls"
+    for out in outputs:
+        assert 0 < out["first_token_ms"] < out["latency_ms"] - 150
+        assert out["prompt_tokens"] == 5 and out["completion_tokens"] == 2
+    figures = compare_entry.latency_by_kind(examples, outputs)["all"]
+    assert figures["first_token_p50_ms"] > 0 and figures["decode_ms_per_token"] > 150
