@@ -3,18 +3,19 @@
 - full: the project's system prompt, its tool schemas and its prompt template — what drafting
   gives a base model;
 - long: full plus a few worked examples — the untuned contender of a comparison;
-- short: the record alone (its own tools kept) under a one-line system prompt, the project's
-  name — what a tuned model is trained and run with. Tuning is what lets the long prompt go
-  (the seed note's trade: cost and response time). The line gives the tuned behaviour a
-  context of its own: without it the model's default system line fills the slot, the very
-  context general questions are asked in (the forgetting probe's), and an adapter that learnt
-  "answer with a tool call" there answered general questions with tool calls.
+- short: the record alone under a one-line system prompt, the project's name, and without the
+  schemas of the project's tools (exports carry them on every row; tools a row brings beyond
+  the project's stay) — what a tuned model is trained and run with. Tuning is what lets the
+  long prompt go (the seed note's trade: cost and response time). The line gives the tuned
+  behaviour a context of its own: without it the model's default system line fills the slot,
+  the very context general questions are asked in (the forgetting probe's), and an adapter
+  that learnt "answer with a tool call" there answered general questions with tool calls.
 """
 
 from __future__ import annotations
 
 from curation.models import Project
-from training.prompting import PromptSpec, build_messages, render_prompt
+from training.prompting import PromptSpec, build_messages, function_specs, render_prompt
 
 STYLES = ("short", "full", "long")
 
@@ -25,6 +26,7 @@ def prompt_spec(project: Project, style: str, *, few_shot: list | None = None) -
         return {
             "system_prompt": short_system_line(project),
             "tools": None,
+            "omit_tools": project_tool_names(project),
             "template": project.prompt_template or None,
         }
     spec = {
@@ -37,6 +39,10 @@ def prompt_spec(project: Project, style: str, *, few_shot: list | None = None) -
     elif style != "full":
         raise ValueError(f"unknown prompt style {style!r}; use one of {', '.join(STYLES)}")
     return spec
+
+
+def project_tool_names(project: Project) -> list[str]:
+    return [f["name"] for f in function_specs(project.tools or [])]
 
 
 def short_system_line(project: Project) -> str:

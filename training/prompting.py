@@ -51,7 +51,8 @@ class PromptSpec:
     tool_style: "auto" passes tools natively when the chat template supports them, else
     renders them into the system message ("system"); "native" forces the former and "none"
     hides tools. mode: "auto" uses the chat template and falls back to `template` for models
-    without one; "template" always uses the prompt template.
+    without one; "template" always uses the prompt template. omit_tools: names of tools the
+    prompt leaves out although a record brings them (those a tuned model has learnt).
     """
 
     system_prompt: str = ""
@@ -60,10 +61,12 @@ class PromptSpec:
     few_shot: list[list[dict]] = field(default_factory=list)
     tool_style: ToolStyle = "auto"
     mode: Mode = "auto"
+    omit_tools: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict) -> PromptSpec:
         known = {"system_prompt", "tools", "template", "few_shot", "tool_style", "mode"}
+        known.add("omit_tools")
         return cls(**{k: v for k, v in data.items() if k in known and v is not None})
 
 
@@ -175,7 +178,11 @@ def _build(
 
 
 def prompt_tools(spec: PromptSpec, tools: list | str | None = None) -> list[dict]:
-    return [] if spec.tool_style == "none" else merge_tools(spec.tools, tools)
+    """The tool schemas the prompt shows: the spec's and the record's, less those omitted."""
+    if spec.tool_style == "none":
+        return []
+    left_out = set(spec.omit_tools)
+    return [f for f in merge_tools(spec.tools, tools) if f["name"] not in left_out]
 
 
 def tools_block(tools: list[dict]) -> str:

@@ -286,8 +286,16 @@ def test_the_short_prompt_puts_the_projects_name_where_the_default_system_line_w
 
     project.name = "直播助手 ·\n Live shop"
     spec = PromptSpec.from_dict(prompt_spec(project, "short"))
-    text = render_prompt(tokenizer, spec, [{"role": "user", "content": "上架T恤，99元"}])
+    request = [{"role": "user", "content": "上架T恤，99元"}]
+    text = render_prompt(tokenizer, spec, request)
     assert text.startswith("<|im_start|>system\n直播助手 · Live shop<|im_end|>\n")
     assert "SmolLM" not in text and "check_stock" not in text
+    # Exports carry the project's tools on every row: the short prompt still leaves them out,
+    # and keeps a tool the row brings beyond them.
+    own = render_prompt(tokenizer, spec, request, tools=[*project.tools, WEATHER])
+    assert "check_stock" not in own and "get_weather" in own
+    assert "check_stock" in render_prompt(
+        tokenizer, PromptSpec.from_dict(prompt_spec(project, "full")), request
+    )
     bare = render_prompt(tokenizer, PromptSpec(), [{"role": "user", "content": "上架T恤，99元"}])
     assert "SmolLM" in bare
