@@ -12,6 +12,7 @@ from typing import Any
 METHODS = ("sft", "dpo")
 PRECISIONS = ("auto", "fp32", "bf16")
 GROUPINGS = ("length", "none")
+COMPILES = ("auto", "on", "off")
 PROMPTS = ("short", "full")
 DEFAULT_LEARNING_RATE = {"sft": 2e-4, "dpo": 5e-5}
 MAX_PROCESSES = 64  # torchrun ranks on one host
@@ -41,7 +42,7 @@ class RunConfig:
     method: str = "sft"
     lora_rank: int = 16
     lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
     learning_rate: float | None = None
     epochs: float = 1.0
@@ -55,6 +56,10 @@ class RunConfig:
     # SFT: each batch's rows end to end in one sequence, no padding, the prefix they share
     # computed once (entry.pack); the same loss as padded batches. False: padded batches.
     packing: bool = True
+    # torch.compile (inductor) of each decoder layer of a packed SFT run: fuses the chains of
+    # small element-wise ops (norms, rotary, activations, LoRA's scale-and-add). "auto" turns
+    # it on from entry.COMPILE_MIN_STEPS optimizer steps, where its compile time has paid.
+    compile: str = "auto"
     answer_only_loss: bool = True
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -63,8 +68,9 @@ class RunConfig:
     beta: float = 0.1
     save_merged: bool = False
     use_cpu: bool | None = None
-    # "short": train on the record alone (its own tools kept), so the tuned model needs no
-    # long prompt at inference; "full": the project's system prompt and tool schemas too.
+    # "short": train on the record alone (under the project's name, without the project's
+    # tool schemas: prompt_setups), so the tuned model needs no long prompt at inference;
+    # "full": the project's system prompt and tool schemas too.
     prompt: str = "short"
     # Replay: this share of the rows trained on are general instruction rows from a shipped
     # set (training/replay), so the tuned model keeps answering general questions in text.
@@ -135,6 +141,12 @@ class RunConfig:
             "use fp32, bf16 or auto",
         )
         need(
+            self.compile in COMPILES,
+            "compile",
+            f"{self.compile!r} is unknown.",
+            "use auto, on or off",
+        )
+        need(
             self.grouping in GROUPINGS,
             "grouping",
             f"{self.grouping!r} is unknown.",
@@ -144,7 +156,7 @@ class RunConfig:
             0 <= self.lora_dropout < 1,
             "lora_dropout",
             f"{self.lora_dropout!r} is not in [0, 1).",
-            "0.05 is usual",
+            "0 (the default) or 0.05 are usual",
         )
         need(
             0 <= self.warmup_ratio < 1,

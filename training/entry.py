@@ -39,6 +39,7 @@ SIGTERM stops it within a step; it then exits with code 143 and writes no result
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -421,6 +422,30 @@ def _register_packed_training() -> None:
     AttentionMaskInterface.register(_PACKED, lambda *args, **kwargs: None)
 
 
+# torch.compile of the decoder layers costs ~35 s on 2 cores with a cold kernel cache (~8 s
+# warm) and saves ~17 % of each step of the bundled model here: it pays from ~55 steps.
+COMPILE_MIN_STEPS = 100
+
+
+def compile_layers(model: Any, cfg: RunConfig, steps: int, cache_dir: Path) -> bool:
+    """Compile each decoder layer with inductor (dynamic sequence length, one graph shared by
+    every layer), leaving the packed attention eager; whether it did. Its kernels are cached
+    beside the models, so a later run compiles in seconds."""
+    import torch
+
+    wanted = cfg.compile == "on" or (cfg.compile == "auto" and steps >= COMPILE_MIN_STEPS)
+    layers = getattr(model.get_decoder(), "layers", None) if wanted else None
+    if not layers:
+        return False
+    from transformers import AttentionInterface
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(cache_dir) / "inductor"))
+    AttentionInterface.register(_PACKED, torch.compiler.disable(_packed_training_attention))
+    for layer in layers:
+        layer.compile(dynamic=True)
+    return True
+
+
 def can_pack(model: Any) -> bool:
     """Packing needs a decoder whose attention goes through transformers' attention interface
     with rotary positions from position_ids (Llama, Qwen2, Mistral without a sliding window,
@@ -573,6 +598,12 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
     packing = cfg.packing and loss_model_fast(loss_model) and can_pack(model)
     if packing:
         _register_packed_training()
+    compiled = packing and compile_layers(model, cfg, total, Path(setup["cache_dir"]))
+
+    def eager() -> Any:
+        """Evaluation runs the layers as written: a no-grad pass would compile a second graph
+        (set_stance applies when called, so it is called here, inside the `with`)."""
+        return torch.compiler.set_stance("force_eager") if compiled else contextlib.nullcontext()
 
     def inputs(encoded: Encoded, batch: list[int]) -> dict:
         """The loss module's keyword arguments for one micro-batch, on the device."""
@@ -597,7 +628,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         # The unwrapped module: a DDP-wrapped forward syncs buffers with the other ranks,
         # which hangs when they hold fewer test batches than this one.
         plain = accelerator.unwrap_model(loss_model)
-        with torch.no_grad():
+        with torch.no_grad(), eager():
             for batch in batches[rank::world]:
                 loss_sum, count = plain(**inputs(test, batch))
                 total_loss += float(loss_sum)
@@ -714,6 +745,7 @@ def train_sft(setup: dict, cfg: RunConfig, ctx: dict) -> dict:
         "real_token_share": round(real / padded, 4) if padded else None,
         "computed_tokens": computed * world,
         "packing": packing,
+        "compiled": compiled,
         "rows": len(train.input_ids),
         "test_rows": len(test.input_ids),
         "steps": step,

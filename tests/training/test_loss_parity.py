@@ -5,6 +5,7 @@ loop on padded batches with the model's own loss, on a tiny model and a fixed se
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,40 @@ def test_the_fast_loop_learns_like_a_plain_peft_loop(tmp_path, tiny_model_dir, g
     assert plain[-1] < plain[0] * 0.9  # it learns: the comparison is not of two flat lines
     for step, (a, b) in enumerate(zip(fast, plain, strict=True)):
         assert a == pytest.approx(b, rel=2e-3), (step, fast, plain)
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="no database in it: the SQLite leg of CI runs it (compiling takes ~45 s)",
+)
+def test_compiled_layers_learn_what_eager_layers_learn(tmp_path, tiny_model_dir, glaive_records):
+    """compile=on (inductor, one graph for every decoder layer, the packed attention eager)
+    gives the eager loss curve and evaluation; the run says which it did."""
+    rows = _rows(glaive_records, 8)
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    curves, results = {}, {}
+    for mode in ("off", "on"):
+        settings = {"lora_rank": 8, "lora_alpha": 16, "batch_size": 2, "learning_rate": 5e-3}
+        settings |= {"epochs": 1, "max_length": 4096, "precision": "fp32", "compile": mode}
+        work = tmp_path / mode
+        work.mkdir()
+        config = {
+            "config": settings,
+            "model": {"name": "tiny", "kind": "local", "source": str(tiny_model_dir)},
+            "cache_dir": str(tmp_path / "cache"),
+            "prompt": {"system_prompt": SYSTEM, "tools": glaive_records[0][1]},
+            "data": {"train": [{"path": str(data)}], "test": [{"path": str(data)}]},
+            "output_dir": str(work / "out"),
+        }
+        (work / "config.json").write_text(json.dumps(config))
+        results[mode] = entry.run(work / "config.json")
+        curves[mode] = [
+            json.loads(line)["loss"]
+            for line in (work / "progress.jsonl").read_text().splitlines()
+            if '"loss"' in line
+        ]
+    assert results["on"]["compiled"] is True and results["off"]["compiled"] is False
+    assert len(curves["on"]) == len(curves["off"]) == 4
+    assert curves["on"] == pytest.approx(curves["off"], rel=1e-4)
+    assert results["on"]["eval_loss"] == pytest.approx(results["off"]["eval_loss"], rel=1e-4)
