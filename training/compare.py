@@ -830,6 +830,8 @@ def settings_lines(report: dict) -> list[str]:
             _("Precision: %(dtype)s (%(why)s).")
             % {"dtype": settings_["dtype"], "why": settings_.get("dtype_why", "")}
         )
+    if settings_.get("device"):
+        lines.append(_("Device: %(device)s.") % {"device": settings_["device"]})
     for c in report.get("contenders", []):
         ran = c.get("ran") or {}
         if ran.get("endpoint"):

@@ -6,9 +6,11 @@ it: the last one is the row's answer), given the messages before it (tool result
 the answers are parsed and scored with `training.metrics`.
 
 Fast and honest: each contender answers all examples in one continuous batch (`batch_size`
-rows in flight, shared prompt prefixes computed once), in the precision this CPU computes
-fastest ("auto"), a LoRA adapter merged into the weights where that leaves the greedy answers
-of a few checked examples unchanged (else it answers unmerged). Latency is measured apart, as
+rows in flight, shared prompt prefixes computed once), on a CUDA GPU where the host has one
+(bf16 where it computes it), else in the precision this CPU computes fastest ("auto":
+training.modelload.placement; the log and the report's settings say which), a LoRA adapter
+merged into the weights where that leaves the greedy answers of a few checked examples
+unchanged (else it answers unmerged). Latency is measured apart, as
 a single request sees it: a sample of examples of each kind (`latency_sample`) sent one at a
 time with a warm prefix cache; throughput and cost come from the batch. A base model's probe
 answers are cached under cache_dir/probe-answers/, keyed by the model's files and settings.
@@ -59,6 +61,7 @@ from curation import record_content
 from curation.record_content import answer_text
 from jobs.progress import PhasedProgress, write_result
 from training import metrics
+from training.modelload import placement
 from training.prompting import PromptSpec, merge_tools, render_prompt
 
 REPORT_VERSION = 2
@@ -141,26 +144,18 @@ def load_examples(rows: list[dict], *, project_tools: list | None) -> list[dict]
 PHASES = ("load", "merge_check", "test", "probe", "bfcl_probe", "latency")
 
 
-def resolve_dtype(requested: str | None) -> tuple[str, str]:
-    """(dtype, why): "auto" is bfloat16 where this CPU computes it natively (AVX512-BF16 or
-    AMX), else float32 (without them bf16 matmuls are emulated, several times slower)."""
-    requested = requested or "auto"
-    if requested != "auto":
-        return requested, "asked for"
-    from training.entry import resolve_precision
-
-    if resolve_precision("auto", device="cpu") == "bf16":
-        return "bfloat16", "auto: the CPU computes bf16 natively (AVX512-BF16 or AMX)"
-    return "float32", "auto: the CPU has no native bf16 (no AVX512-BF16, no AMX), fp32 is faster"
-
-
 def load_contender(
-    contender: dict, *, cache_dir: str, dtype: str = "float32", merge: bool = True
+    contender: dict,
+    *,
+    cache_dir: str,
+    dtype: str = "float32",
+    merge: bool = True,
+    device: str = "cpu",
 ) -> tuple[Any, Any]:
     from training.modelload import ModelSource, load_model
 
     source = ModelSource(**contender["model"])
-    model, tokenizer = load_model(source, cache_dir=Path(cache_dir), dtype=dtype)
+    model, tokenizer = load_model(source, cache_dir=Path(cache_dir), dtype=dtype, device=device)
     if contender.get("adapter"):
         from peft import PeftModel
 
@@ -267,17 +262,21 @@ def answer_contender(
         )
         return outputs, ({"general": probe} if probe is not None else {}), ran
     spec = PromptSpec.from_dict(contender.get("prompt") or {})
-    dtype = setup["dtype"]
+    dtype, device = setup["dtype"], setup.get("device", "cpu")
     max_new_tokens = int(setup.get("max_new_tokens") or 256)
     batch_size = int(setup.get("batch_size") or 16)
     progress.phase("load", contender=name)
     adapter = bool(contender.get("adapter"))
     check = merge_check_sample(examples, int(setup.get("merge_check", 2))) if adapter else []
-    ran: dict[str, Any] = {"dtype": dtype, "adapter": "merged" if adapter else None}
+    ran: dict[str, Any] = {
+        "dtype": dtype,
+        "device": device,
+        "adapter": "merged" if adapter else None,
+    }
     unmerged: list[str] = []
     if check:
         model, tokenizer = load_contender(
-            contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False
+            contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False, device=device
         )
         prompts = _prompts(tokenizer, spec, [examples[i] for i in check])
         progress.phase("merge_check", len(check), contender=name)
@@ -295,7 +294,9 @@ def answer_contender(
         model = model.merge_and_unload()
         model.eval()
     else:
-        model, tokenizer = load_contender(contender, cache_dir=setup["cache_dir"], dtype=dtype)
+        model, tokenizer = load_contender(
+            contender, cache_dir=setup["cache_dir"], dtype=dtype, device=device
+        )
     prompts = _prompts(tokenizer, spec, examples)
 
     def answer_all(model: Any, tokenizer: Any) -> tuple[list, float]:
@@ -321,7 +322,7 @@ def answer_contender(
             ran["adapter"] = "unmerged"
             del model
             model, tokenizer = load_contender(
-                contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False
+                contender, cache_dir=setup["cache_dir"], dtype=dtype, merge=False, device=device
             )
             progress.phase("test", len(examples), extra=True, contender=name, unmerged=True)
             generations, seconds = answer_all(model, tokenizer)
@@ -476,6 +477,8 @@ def probe_cache_path(setup: dict, contender: dict, kind: str = "general") -> Pat
         "model": contender["model"],
         "files": files,
         "dtype": setup["dtype"],
+        # answers on a GPU are cached apart (keys of CPU runs stay as they were)
+        **({"device": setup["device"]} if setup.get("device", "cpu") != "cpu" else {}),
         "max_new_tokens": _probe_max_new_tokens(setup, kind),
         "probe": probe_items(setup, kind),
         "prompt": asdict(probe_spec(contender)),
@@ -961,7 +964,9 @@ def run(config_path: str | Path) -> dict:
         )
     contenders = setup["contenders"]
     setup["dtype_requested"] = setup.get("dtype") or "auto"
-    setup["dtype"], dtype_why = resolve_dtype(setup["dtype_requested"])
+    where = placement(setup["dtype_requested"])
+    setup["device"], setup["dtype"], dtype_why = where.device, where.dtype, where.why
+    print(f"Comparing on {where.describe()}.", flush=True)
     setup["latency_sample_indices"] = latency_sample(
         examples, int(setup.get("latency_sample", LATENCY_SAMPLE))
     )
@@ -990,6 +995,7 @@ def run(config_path: str | Path) -> dict:
                 "limit",
                 "max_new_tokens",
                 "batch_size",
+                "device",
                 "dtype",
                 "price_per_hour",
                 "normalization",

@@ -9,7 +9,9 @@ The job file (JSON):
   prompt      PromptSpec fields: system_prompt, tools, template, few_shot, tool_style, mode
   records     [{"id", "messages", "tools"?}]; messages end before the answer to draft
   settings    {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 16, "stop": null,
-               "dtype": "float32", "seed": null, "threads": null}
+               "dtype": "auto", "seed": null, "threads": null}
+              dtype "auto": bfloat16 on a GPU that computes it, float32 on the CPU
+              (training.modelload.placement); the log says which device and dtype ran
 
 outputs.jsonl gets one line per record, written the moment its draft is done:
   {"id", "text", "parsed", "prompt", "prompt_tokens", "completion_tokens", "latency_ms",
@@ -30,12 +32,12 @@ from typing import Any
 
 from jobs.progress import ProgressWriter
 from training.generation import Generation, generate_batch
-from training.modelload import ModelSource, load_model
+from training.modelload import ModelSource, load_model, placement
 from training.parsing import parse_output
 from training.prompting import PromptSpec, endpoint_request, merge_tools, render_prompt
 
 DEFAULTS = {"max_new_tokens": 256, "temperature": 0.0, "batch_size": 16, "stop": None}
-DEFAULTS |= {"dtype": "float32", "seed": None, "threads": None}
+DEFAULTS |= {"dtype": "auto", "seed": None, "threads": None}
 
 
 def run(job: dict, *, job_dir: Path) -> int:
@@ -56,7 +58,11 @@ def run(job: dict, *, job_dir: Path) -> int:
         torch.set_num_threads(int(settings["threads"]))
     model_source = job["model"]
     source = ModelSource(**model_source) if isinstance(model_source, dict) else model_source
-    model, tokenizer = load_model(source, cache_dir=Path(job["cache_dir"]), dtype=settings["dtype"])
+    where = placement(settings["dtype"], cpu_auto="float32")
+    print(f"Drafting on {where.describe()}.", flush=True)
+    model, tokenizer = load_model(
+        source, cache_dir=Path(job["cache_dir"]), dtype=where.dtype, device=where.device
+    )
     spec = PromptSpec.from_dict(job.get("prompt") or {})
     prompts = {
         r["id"]: render_prompt(tokenizer, spec, r["messages"], tools=r.get("tools"))

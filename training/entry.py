@@ -58,7 +58,7 @@ from curation.record_content import instruction_messages
 from jobs.lifeline import rank_dies_with_launcher
 from jobs.progress import ProgressWriter, write_result
 from training.config import ConfigError, RunConfig
-from training.modelload import ModelSource, load_model
+from training.modelload import ModelSource, choose_device, load_model, native_bf16
 from training.prompting import PromptSpec, render_prompt, render_training_example
 
 EXIT_STOPPED = 128 + signal.SIGTERM
@@ -534,15 +534,7 @@ def _loss_module(peft_model: Any) -> Any:
 def resolve_precision(precision: str, *, device: str) -> str:
     if precision != "auto":
         return precision
-    import torch
-
-    if device == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 def _lora(cfg: RunConfig) -> Any:
@@ -952,8 +944,7 @@ def run(config_path: str | Path) -> dict:
     replay = None
     if cfg.replay:
         train_rows, replay = replay_rows(cfg, train_rows)
-    use_cpu = cfg.use_cpu if cfg.use_cpu is not None else not torch.cuda.is_available()
-    device = "cpu" if use_cpu else "cuda"
+    device = choose_device(use_cpu=cfg.use_cpu)
     ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     if device == "cuda" and ranks_here > torch.cuda.device_count():
         raise ConfigError(
@@ -965,6 +956,9 @@ def run(config_path: str | Path) -> dict:
         # torchrun gives each rank one thread; CPU ranks share the host's cores instead
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks_here))
     precision = resolve_precision(cfg.precision, device=device)
+    if int(os.environ.get("RANK", "0")) == 0:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        print(f"Training on device {device}, precision {precision}, {world} process(es).")
     transformers.set_seed(cfg.seed)
     ctx = {
         "workdir": workdir,

@@ -3,6 +3,10 @@
 Sources: the bundled SmolLM2-135M-Instruct GGUF (de-quantised once, then cached as
 safetensors), a local GGUF file, a local directory in Hugging Face layout, or a hub id (only
 where the network allows). `tiny_model` builds a small random Llama for fast tests.
+
+`placement` is the one choice of where a model runs and in what precision: CUDA when the
+host has it (bf16 where the GPU computes it), else the CPU as before. Training, drafting,
+comparison and serving all ask it, and say in their log or report what it chose.
 """
 
 from __future__ import annotations
@@ -85,14 +89,81 @@ def bundled_gguf_path() -> Path:
     )
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a model runs ("cuda" or "cpu"), in what dtype, and why that dtype."""
+
+    device: str
+    dtype: str
+    why: str
+
+    def describe(self) -> str:
+        return f"device {self.device}, dtype {self.dtype} ({self.why})"
+
+
+DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def choose_device(*, use_cpu: bool | None = None) -> str:
+    """ "cuda" when the host has a CUDA GPU (and `use_cpu` does not say otherwise), else "cpu"."""
+    if use_cpu:
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` computes bf16 natively: a CUDA GPU that supports it, a CPU with
+    AVX512-BF16 or AMX (elsewhere bf16 matmuls are emulated, several times slower)."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def placement(
+    dtype: str | None = "auto", *, cpu_auto: str | None = None, use_cpu: bool | None = None
+) -> Placement:
+    """Where and in what dtype a model runs. A named dtype is kept; "auto" is bfloat16 on a
+    GPU that computes it (else float32) and, on the CPU, `cpu_auto` when given (drafting and
+    serving keep float32 there, as before), else bfloat16 only where the CPU computes it."""
+    device = choose_device(use_cpu=use_cpu)
+    requested = dtype or "auto"
+    if requested != "auto":
+        return Placement(device, DTYPE_NAMES.get(requested, requested), "asked for")
+    if device == "cuda":
+        if native_bf16(device):
+            return Placement(device, "bfloat16", "auto: the GPU computes bf16")
+        return Placement(device, "float32", "auto: the GPU has no bf16")
+    if cpu_auto:
+        return Placement(device, DTYPE_NAMES.get(cpu_auto, cpu_auto), "auto: the CPU default")
+    if native_bf16(device):
+        return Placement(
+            device, "bfloat16", "auto: the CPU computes bf16 natively (AVX512-BF16 or AMX)"
+        )
+    return Placement(
+        device,
+        "float32",
+        "auto: the CPU has no native bf16 (no AVX512-BF16, no AMX), fp32 is faster",
+    )
+
+
 def load_model(
     source: ModelSource | str,
     *,
     cache_dir: Path,
     dtype: str = "float32",
     local_files_only: bool = False,
+    device: str = "cpu",
 ) -> tuple[Any, Any]:
-    """Return (model, tokenizer) ready for generation: eval mode, left padding, a pad token.
+    """Return (model, tokenizer) ready for generation: eval mode, left padding, a pad token,
+    the model on `device` (see `placement`).
 
     A GGUF source is de-quantised once and cached as safetensors under cache_dir/<name>/; the
     cache is written to a temporary directory and renamed, so concurrent processes never see
@@ -127,6 +198,8 @@ def load_model(
             ) from exc
     else:
         raise ModelLoadError(f"Unknown model kind {src.kind!r}.", hint="use bundled/local/hub")
+    if device != "cpu":
+        model = model.to(device)
     return _ready_for_generation(model, tokenizer)
 
 

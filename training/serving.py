@@ -7,6 +7,7 @@ and serves one request at a time per model, since a CPU has no spare cores for t
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.modelload import ModelSource, load_model
+from training.modelload import ModelSource, Placement, load_model, placement
 from training.prompting import PromptError, PromptSpec, build_messages, render_prompt
 
 KEEP_MODELS = 2
@@ -36,6 +37,9 @@ class RequestRefused(Exception):
         super().__init__(message)
         self.status, self.message, self.param = status, message, param
         self.type = type_ or "invalid_request_error"
+
+
+logger = logging.getLogger(__name__)
 
 
 class _OutOfTime(Exception):
@@ -57,13 +61,19 @@ class ModelPool:
         self.keep = keep
         self._models: OrderedDict[Served, tuple[Any, Any, threading.Lock]] = OrderedDict()
         self._lock = threading.Lock()
+        # float32 on the CPU as before; a CUDA GPU where the host has one
+        self.placement: Placement = placement("auto", cpu_auto="float32")
 
     def get(self, served: Served) -> tuple[Any, Any, threading.Lock]:
         with self._lock:
             if served in self._models:
                 self._models.move_to_end(served)
                 return self._models[served]
-            model, tokenizer = load_model(served.source, cache_dir=self.cache_dir)
+            where = self.placement
+            model, tokenizer = load_model(
+                served.source, cache_dir=self.cache_dir, dtype=where.dtype, device=where.device
+            )
+            logger.info("Serving %s on %s.", served.id, where.describe())
             if served.adapter:
                 from peft import PeftModel
 

@@ -383,6 +383,10 @@ def test_the_child_answers_every_turn_for_every_contender_and_probes_forgetting(
             assert "diff" in out and "label" in out
     probe = report["probe"]
     assert probe["drift"]["n"] == len(probe["rows"]) > 10
+    # where it ran, in the report's settings, its words and the job's log
+    assert (report["settings"]["device"], report["settings"]["dtype"]) == ("cpu", "float32")
+    assert all(c["ran"]["device"] == "cpu" for c in report["contenders"])
+    assert "Device: cpu." in compare.settings_lines(report)
     assert set(probe["rows"][0]["answers"]) == {"base", "tuned"}
 
 
@@ -411,6 +415,9 @@ def test_the_compare_command_runs_the_job_and_prints_json(run, capsys):
     comparison = Comparison.objects.get(pk=summary["comparison"])
     # 1 answer each, 1 timed alone each, and 1 merge check of the tuned adapter
     assert comparison.job.done == comparison.job.total == 5
+    # the job's log says where the models ran (modelload.placement): the CPU here
+    log = (Path(comparison.job.workdir) / "job.log").read_text()
+    assert "Comparing on device cpu, dtype " in log
 
 
 @pytest.mark.django_db(transaction=True)

@@ -79,6 +79,8 @@ def test_a_drafting_job_leaves_a_draft_beside_every_record(project, people, tiny
     assert run_job.call(job.pk) == Job.Status.SUCCEEDED
     job.refresh_from_db()
     assert (job.done, job.total) == (6, 6)
+    # the log says where the model ran (modelload.placement): the CPU here, as before
+    assert "Drafting on device cpu, dtype float32" in job.log_tail
     drafts = Draft.objects.filter(job_id=job.pk)
     assert sorted(d.record_id for d in drafts) == sorted(before)
     for draft in drafts:

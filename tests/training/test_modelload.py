@@ -13,6 +13,8 @@ from training.modelload import (
     bundled_gguf_path,
     ensure_gguf_cache,
     load_model,
+    native_bf16,
+    placement,
     tiny_model,
 )
 
@@ -89,3 +91,27 @@ def test_a_failed_gguf_conversion_leaves_no_partial_cache(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever transformers raises for a bad file
         ensure_gguf_cache(bad, cache / "broken")
     assert list(cache.iterdir()) == []
+
+
+def where(*args, **kwargs) -> tuple[str, str]:
+    chosen = placement(*args, **kwargs)
+    return chosen.device, chosen.dtype
+
+
+def test_models_run_on_the_cpu_of_a_host_without_cuda_as_before():
+    assert not torch.cuda.is_available()  # this machine; a GPU host runs benchmarks/gpu.py
+    assert where("auto", cpu_auto="float32") == ("cpu", "float32")  # drafting, serving
+    assert where("bf16") == ("cpu", "bfloat16")  # a named dtype is kept
+    native = "bfloat16" if native_bf16("cpu") else "float32"
+    assert placement("auto").dtype == native  # comparisons: what this CPU computes fastest
+
+
+@pytest.mark.parametrize(("bf16", "dtype"), [(True, "bfloat16"), (False, "float32")])
+def test_a_cuda_host_runs_models_on_the_gpu_in_bf16_where_it_computes_it(monkeypatch, bf16, dtype):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    chosen = placement("auto", cpu_auto="float32")
+    assert (chosen.device, chosen.dtype) == ("cuda", dtype)
+    assert chosen.describe().startswith(f"device cuda, dtype {dtype} (auto: the GPU")
+    assert where("float32") == ("cuda", "float32")
+    assert placement("auto", use_cpu=True).device == "cpu"

@@ -105,8 +105,10 @@ def test_two_processes_end_with_one_adapter_and_the_loss_of_one(
     assert adapters == [Path(two.adapter_path) / "adapter_model.safetensors"]
     manifest = json.loads((Path(two.adapter_path).parent / "manifest.json").read_text())
     assert manifest["world_size"] == 2 and manifest["config"]["processes"] == 2
-    # rank 0 alone writes progress: each step once
+    # rank 0 alone writes progress and says where it trains: each step once, one line
     assert [step for step, _ in runs.loss_history(two)["loss"]] == [1, 2]
+    log = (Path(two.adapter_path).parent / "train.log").read_text()
+    assert log.count("Training on device cpu, precision fp32, 2 process(es).") == 1
     assert not none_left(two, within_s=5)
 
 
