@@ -12,7 +12,7 @@ from training.models import BUNDLED_MODEL_NAME, BaseModel
 # What `make tune-demo` trains with: the README says why (and what was measured); the replay
 # set and its licence are in training/replay/README.md.
 DEMO_CONFIG = {
-    "epochs": 2.0,
+    "epochs": 3.0,
     "learning_rate": 1e-3,
     "replay": 0.1,
     "prompt": "short",
