@@ -270,6 +270,7 @@ def create_comparison(
     bfcl_probe: int = 0,
     bfcl_category: str = "simple",
     latency_sample: int | None = None,
+    http: dict | None = None,
     queue: str = "default",
     enqueue: bool = True,
 ) -> Comparison:
@@ -306,6 +307,8 @@ def create_comparison(
     settings_["dtype"] = dtype
     if latency_sample is not None:
         settings_["latency_sample"] = latency_sample
+    if http:  # HTTP contenders: compare_http's concurrency and timeout_s
+        settings_["http"] = {k: v for k, v in http.items() if v is not None}
     settings_["probe"] = bool(probe and set(DEFAULT_NAMES) <= set(names))
     if bfcl_probe:
         check_bfcl_probe(bfcl_probe, bfcl_category, contenders)

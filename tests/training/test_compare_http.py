@@ -400,3 +400,27 @@ def test_an_endpoint_that_streams_gets_its_time_to_first_token_measured(streamin
         assert out["prompt_tokens"] == 5 and out["completion_tokens"] == 2
     figures = compare_entry.latency_by_kind(examples, outputs)["all"]
     assert figures["first_token_p50_ms"] > 0 and figures["decode_ms_per_token"] > 150
+
+
+def test_the_command_sets_the_http_concurrency_and_timeout(run):  # noqa: F811
+    http_model("remote", "http://127.0.0.1:9/v1", "m", api_key_env="")
+    with pytest.raises(CommandError):  # nothing listens on port 9: the job fails, fast
+        call_command(
+            "compare",
+            "--run",
+            str(run.pk),
+            "--contender",
+            "a=model:remote",
+            "--contender",
+            "b=model:remote,prompt:short",
+            "--inline",
+            "--no-probe",
+            "--http-concurrency",
+            "1",
+            "--http-timeout",
+            "5",
+            "--latency-sample",
+            "0",
+        )
+    comparison = Comparison.objects.get()
+    assert compare.child_config(comparison)["http"] == {"concurrency": 1, "timeout_s": 5.0}

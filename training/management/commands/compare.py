@@ -46,6 +46,15 @@ class Command(JsonCommand):
             type=int,
             help=f"examples of each kind timed alone per contender (default {LATENCY_SAMPLE})",
         )
+        parser.add_argument(
+            "--http-concurrency",
+            type=int,
+            help="HTTP contenders: requests in flight at once (default 4; 1 for a server that "
+            "answers one at a time)",
+        )
+        parser.add_argument(
+            "--http-timeout", type=float, help="HTTP contenders: seconds per request (default 60)"
+        )
         parser.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
         parser.add_argument(
             "--bfcl-probe",
@@ -84,6 +93,10 @@ class Command(JsonCommand):
                 batch_size=options["batch_size"],
                 dtype=options["dtype"],
                 latency_sample=options["latency_sample"],
+                http={
+                    "concurrency": options["http_concurrency"],
+                    "timeout_s": options["http_timeout"],
+                },
                 probe=not options["no_probe"],
                 bfcl_probe=options["bfcl_probe"],
                 bfcl_category=options["bfcl_category"],
