@@ -16,8 +16,8 @@ def test_tune_demo_prints_the_figures_that_decide_shipping_for_both_contenders()
         "tool_name_accuracy": 0.9125,
         "argument_exact_match": 0.75,
         "schema_valid_rate": 1.0,
-        "latency_p50_ms": 812.0,
-        "prompt_tokens_mean": 41.0,
+        "latency_p50_ms": 1812.4,
+        "prompt_tokens_mean": 41.2,
     }
     result = {
         "contenders": [{"name": "base", **contender}, {"name": "tuned", **contender}],
@@ -26,7 +26,7 @@ def test_tune_demo_prints_the_figures_that_decide_shipping_for_both_contenders()
     lines = figure_lines(result)
     assert len(lines) == 3
     for line, similarity in zip(lines, ("0.08", "0.072"), strict=False):
-        for figure in ("91.2 %", "75.0 %", "schema-valid 100.0 %", "812.0 ms", "41.0"):
+        for figure in ("91.2 %", "75.0 %", "schema-valid 100.0 %", "p50 1,812 ms", "tokens 41,"):
             assert figure in line
         assert f"probe ROUGE-L {similarity}" in line
     assert lines[2] == "probe similarity tuned/base: 0.90x (goal ≥ 0.8x)"
@@ -43,6 +43,6 @@ def test_the_turn_counts_and_false_calls_show_where_the_report_has_them():
 def test_without_a_probe_the_lines_say_so_instead_of_a_ratio():
     lines = figure_lines({"contenders": [{"name": "tuned"}], "probe": None})
     assert lines == [
-        " tuned: tool-name accuracy –, argument exact match –, schema-valid –, p50 None ms, "
-        "prompt tokens None, probe ROUGE-L –"
+        " tuned: tool-name accuracy –, argument exact match –, schema-valid –, p50 –, "
+        "prompt tokens –, probe ROUGE-L –"
     ]

@@ -24,6 +24,10 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f} %"
 
 
+def _number(value, unit: str = "") -> str:
+    return "–" if value is None else f"{value:,.0f}{unit}"
+
+
 def figure_lines(result: dict) -> list[str]:
     """The figures that decide whether the tuned model ships, one line per contender."""
     probe = result.get("probe") or {}
@@ -42,7 +46,8 @@ def figure_lines(result: dict) -> list[str]:
             f"{c['name']:>6}: tool-name accuracy {_pct(c.get('tool_name_accuracy'))}{tool_n}, "
             f"argument exact match {_pct(c.get('argument_exact_match'))}, {false_calls}"
             f"schema-valid {_pct(c.get('schema_valid_rate'))}, "
-            f"p50 {c.get('latency_p50_ms')} ms, prompt tokens {c.get('prompt_tokens_mean')}, "
+            f"p50 {_number(c.get('latency_p50_ms'), ' ms')}, "
+            f"prompt tokens {_number(c.get('prompt_tokens_mean'))}, "
             f"probe ROUGE-L {'–' if sim is None else round(sim, 3)}"
         )
     base, tuned = similarity["base"], similarity["tuned"]
